@@ -1,0 +1,50 @@
+# CoTDiag: `make demo` and `make test` each create .venv and install on first use.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# ALFworld data: ../shared/data/alfworld when it exists, else alfworld's own default
+# (~/.cache/alfworld, where `alfworld-download` puts the official data).
+ifeq ($(origin ALFWORLD_DATA), undefined)
+  ifneq ($(wildcard ../shared/data/alfworld/json_2.1.1),)
+    export ALFWORLD_DATA := $(abspath ../shared/data/alfworld)
+  else
+    export ALFWORLD_DATA := $(HOME)/.cache/alfworld
+  endif
+endif
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: venv java demo test bench lint clean
+
+venv: $(STAMP)
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "java not found: installing default-jre-headless (ScienceWorld needs Java 11+)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; }
+
+$(STAMP): pyproject.toml | java
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/cotdiag demo --out runs/demo
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/run_all.py
+
+lint: venv
+	$(BIN)/ruff check cotdiag tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs

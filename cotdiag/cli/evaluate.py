@@ -1,0 +1,98 @@
+"""``cotdiag evaluate`` and ``cotdiag demo``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import cotdiag  # noqa: F401  (registers envs)
+from cotdiag.agents.registry import make_policy
+from cotdiag.cli import app
+from cotdiag.evaluate import evaluate as run_evaluate
+
+console = Console()
+
+
+def summary_table(summary: dict) -> Table:
+    """A rich table: one row per task type plus the overall row."""
+    title = f"{summary['policy']} on {summary['env_id']} ({summary['split']})"
+    table = Table(title=title)
+    for col in ("task type", "episodes", "success rate", "95% CI", "mean score", "mean steps"):
+        table.add_column(col, justify="left" if col == "task type" else "right")
+
+    def row(name: str, s: dict, style: str | None = None) -> None:
+        lo, hi = s["success_rate_ci95"]
+        table.add_row(
+            name, str(s["episodes"]), f"{s['success_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
+            f"{s['mean_score']:.3f}", f"{s['mean_steps']:.1f}", style=style,
+        )
+
+    for name, s in summary["by_task_type"].items():
+        row(name, s)
+    row("all", summary, style="bold")
+    return table
+
+
+def _parse_kwargs(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def run_with_progress(env_id: str, policy_spec: str, out: Path, **kwargs) -> dict:
+    """Evaluate with a rich progress bar and print the summary table."""
+    policy = make_policy(policy_spec, seed=kwargs.get("seed", 0))
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(f"{policy_spec} on {env_id}", total=kwargs.get("episodes", 10))
+        summary = run_evaluate(
+            env_id, policy, out, progress=lambda done, total: bar.update(task, completed=done), **kwargs
+        )
+    console.print(summary_table(summary))
+    console.print(f"episodes: {out / 'episodes.jsonl'}  summary: {out / 'summary.json'}")
+    return summary
+
+
+@app.command()
+def evaluate(
+    env: str = typer.Option("CoTDiag-ALFWorld-v0", help="Registered Gymnasium env id."),
+    split: str = typer.Option(None, help="Task split (default: the env's default)."),
+    policy: str = typer.Option("expert", help="Policy spec: expert | random | hf:PATH | ..."),
+    episodes: int = typer.Option(10, min=1, help="Number of episodes."),
+    seed: int = typer.Option(0, help="Base seed: episode i resets with seed+i."),
+    out: Path = typer.Option(Path("runs/evaluate"), help="Run directory (resumes if it exists)."),
+    max_steps: int = typer.Option(None, help="Override the registration's max_episode_steps."),
+    env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="Extra env kwarg KEY=VALUE (JSON value)."),
+) -> None:
+    """Run POLICY on ENV and write OUT/episodes.jsonl (resumable) and OUT/summary.json."""
+    run_with_progress(
+        env, policy, out, split=split, episodes=episodes, seed=seed,
+        max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg),
+    )
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its runs."),
+    episodes: int = typer.Option(20, min=1, help="Episodes per policy."),
+) -> None:
+    """The main job: the expert and the random policy on ALFWorld valid_unseen."""
+    for spec in ("expert", "random"):
+        run_with_progress(
+            "CoTDiag-ALFWorld-v0", spec, out / f"alfworld__{spec}", split="valid_unseen",
+            episodes=episodes, seed=0,
+        )

@@ -1,0 +1,27 @@
+"""The one small exception hierarchy of CoTDiag.
+
+Every error raised on purpose by the library derives from :class:`CoTDiagError`, so callers can
+catch the library's errors without catching programming errors (``KeyError``, ``AttributeError``).
+"""
+
+from __future__ import annotations
+
+
+class CoTDiagError(Exception):
+    """Base class of every error CoTDiag raises on purpose."""
+
+
+class DependencyNotInstalled(CoTDiagError, ImportError):
+    """A simulator or optional package is missing; the message names the pip package or extra."""
+
+
+class DataNotFoundError(CoTDiagError, FileNotFoundError):
+    """Simulator data (games, tasks) is missing; the message names the variable and path tried."""
+
+
+class InvalidConfigError(CoTDiagError, ValueError):
+    """A constructor or CLI argument is out of range; the message lists the valid values."""
+
+
+class ResultsMismatchError(CoTDiagError):
+    """An existing run directory was written with a different configuration and cannot resume."""

@@ -1,0 +1,178 @@
+"""Run a policy on an environment split, record every episode, and summarize.
+
+The entry point is :func:`evaluate`; ``cotdiag evaluate`` is a thin CLI over it.
+Episode ``i`` plays task ``perm[i % n_tasks]`` of a permutation of the split drawn from ``seed``,
+with ``reset(seed=seed + i)``, so a run covers the split before repeating a task and every episode
+is reproducible on its own (which is what makes resuming exact).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from cotdiag.agents.base import Policy
+from cotdiag.records import EpisodeLog
+from cotdiag.stats import wilson_interval
+
+logger = logging.getLogger(__name__)
+
+
+def episode_plan(task_ids: list[str], episodes: int, seed: int) -> list[tuple[int, str, int]]:
+    """``[(episode_index, task_id, reset_seed), ...]`` for a run of ``episodes`` episodes."""
+    perm = np.random.default_rng(seed).permutation(len(task_ids))
+    return [(i, task_ids[int(perm[i % len(task_ids)])], seed + i) for i in range(episodes)]
+
+
+def run_episode(
+    env: gym.Env, policy: Policy, task_id: str, seed: int, *, wrap_info: Callable | None = None
+) -> dict[str, Any]:
+    """Play one episode and return its record.
+
+    Record keys: ``task_id``, ``task_type``, ``seed``, ``success`` (bool), ``score`` (final
+    normalized score in [0, 1]), ``return`` (sum of rewards), ``steps``, ``invalid_actions``,
+    ``actions`` (list of the actions sent), ``truncated``, ``wall_time_s`` (seconds), ``error``
+    (``None``, or the traceback text when the policy or env raised: the episode is then recorded as
+    failed so a run never stops on one bad episode).
+    """
+    t0 = time.perf_counter()
+    policy.reset(seed=seed)
+    actions: list[str] = []
+    rec: dict[str, Any] = {"task_id": task_id, "seed": seed, "error": None}
+    total, invalid, steps = 0.0, 0, 0
+    info: dict[str, Any] = {}
+    truncated = False
+    try:
+        obs, info = env.reset(seed=seed, options={"task_id": task_id})
+        done = False
+        while not done:
+            action = policy.act(obs, info)
+            actions.append(action)
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            steps += 1
+            invalid += int(bool(info.get("invalid_action", False)))
+            done = terminated or truncated
+    except Exception:  # recorded outcome, never a crash mid-run
+        rec["error"] = traceback.format_exc(limit=5)
+        logger.warning("episode on %s failed:\n%s", task_id, rec["error"])
+    rec.update(
+        task_type=info.get("task_type", ""),
+        success=bool(info.get("won", False)) and rec["error"] is None,
+        score=float(info.get("score", 0.0)),
+        steps=steps,
+        invalid_actions=invalid,
+        truncated=bool(truncated),
+        actions=actions,
+        wall_time_s=time.perf_counter() - t0,
+    )
+    rec["return"] = total
+    return rec
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate episode records.
+
+    Returns a dict with ``episodes``, ``success_rate`` (fraction of episodes won),
+    ``success_rate_ci95`` (Wilson 95% interval, see :func:`cotdiag.stats.wilson_interval`),
+    ``mean_score`` (mean final normalized score), ``mean_steps``, ``errors`` and ``by_task_type``
+    (the same keys per task type).
+    """
+
+    def agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
+        n = len(rs)
+        wins = sum(bool(r["success"]) for r in rs)
+        return {
+            "episodes": n,
+            "success_rate": wins / n if n else 0.0,
+            "success_rate_ci95": list(wilson_interval(wins, n)),
+            "mean_score": float(np.mean([r["score"] for r in rs])) if n else 0.0,
+            "mean_steps": float(np.mean([r["steps"] for r in rs])) if n else 0.0,
+            "errors": sum(r.get("error") is not None for r in rs),
+        }
+
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_type[r.get("task_type", "")].append(r)
+    out = agg(records)
+    out["by_task_type"] = {k: agg(v) for k, v in sorted(by_type.items())}
+    return out
+
+
+def evaluate(
+    env_id: str,
+    policy: Policy,
+    out_dir: str | Path,
+    *,
+    split: str | None = None,
+    episodes: int = 10,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    make_env: Callable[..., gym.Env] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``policy`` on ``episodes`` episodes of ``env_id`` and write ``out_dir``.
+
+    Writes ``out_dir/config.json``, ``out_dir/episodes.jsonl`` (appended per finished episode) and
+    ``out_dir/summary.json``. Re-running with the same arguments resumes: recorded episodes are
+    skipped, missing ones are played; asking for more episodes extends the run.
+
+    Args:
+        env_id: a registered Gymnasium id (``"CoTDiag-ALFWorld-v0"``, ...).
+        policy: any :class:`cotdiag.agents.Policy`.
+        split: passed to the env as ``split=`` (``None``: the env's default).
+        episodes: number of episodes.
+        seed: base seed (see module docstring).
+        env_kwargs: extra constructor kwargs.
+        max_episode_steps: overrides the registration's step limit.
+        make_env: ``make_env(**kwargs) -> env`` instead of ``gym.make(env_id, ...)`` (wrapped envs).
+        progress: called as ``progress(done, total)`` after each episode.
+
+    Returns:
+        The summary dict (see :func:`summarize`) plus ``env_id``, ``split``, ``policy``.
+
+    Raises:
+        cotdiag.error.ResultsMismatchError: ``out_dir`` holds a run with another configuration.
+    """
+    import json
+
+    kwargs = dict(env_kwargs or {})
+    if split is not None:
+        kwargs["split"] = split
+    config = {
+        "env_id": env_id,
+        "split": split,
+        "policy": getattr(policy, "name", type(policy).__name__),
+        "seed": seed,
+        "episodes": episodes,
+        "env_kwargs": {k: v for k, v in kwargs.items() if k != "split"},
+        "max_episode_steps": max_episode_steps,
+    }
+    log = EpisodeLog(out_dir, config, resumable_keys=("episodes",))
+    factory = make_env or (lambda **kw: gym.make(env_id, max_episode_steps=max_episode_steps, **kw))
+    env = factory(**kwargs)
+    try:
+        plan = episode_plan(list(env.unwrapped.task_ids), episodes, seed)
+        for i, task_id, ep_seed in plan:
+            if log.done(i):
+                continue
+            rec = run_episode(env, policy, task_id, ep_seed)
+            rec.update(episode=i, env_id=env_id, split=split, policy=config["policy"])
+            log.append(rec)
+            if progress:
+                progress(len(log.records), episodes)
+    finally:
+        env.close()
+    records = [r for r in log.sorted_records() if r["episode"] < episodes]
+    summary = {"env_id": env_id, "split": split, "policy": config["policy"], **summarize(records)}
+    (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -1,0 +1,100 @@
+"""Per-episode JSONL records that survive a kill and resume without duplicates.
+
+A run directory holds ``config.json`` (what the run is) and ``episodes.jsonl`` (one JSON object
+per finished episode, appended, flushed and fsynced as it finishes). A line cut short by a kill is
+dropped on the next open, so a resumed run neither loses nor duplicates an episode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from cotdiag.error import ResultsMismatchError
+
+logger = logging.getLogger(__name__)
+
+
+class EpisodeLog:
+    """Append-only store of episode records keyed by ``episode`` (int index).
+
+    Args:
+        run_dir: directory of the run (created if missing).
+        config: JSON-serializable description of the run. When ``run_dir/config.json`` exists, its
+            content must equal ``config`` on every key except those in ``resumable_keys``.
+        resumable_keys: config keys allowed to change between a run and its resumption (e.g.
+            ``"episodes"``: asking for more episodes extends the run).
+
+    Raises:
+        ResultsMismatchError: the directory holds a run with a different configuration.
+    """
+
+    FILENAME = "episodes.jsonl"
+
+    def __init__(
+        self, run_dir: str | os.PathLike, config: dict[str, Any], resumable_keys: tuple[str, ...] = ()
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / self.FILENAME
+        cfg_path = self.run_dir / "config.json"
+        if cfg_path.exists():
+            old = json.loads(cfg_path.read_text())
+            diff = sorted(
+                k for k in set(old) | set(config)
+                if k not in resumable_keys and old.get(k) != config.get(k)
+            )
+            if diff:
+                raise ResultsMismatchError(
+                    f"{self.run_dir} holds a run with a different configuration (keys {diff}); "
+                    "use another --out directory"
+                )
+        cfg_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        self.records: dict[int, dict[str, Any]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        raw = self.path.read_bytes()
+        good: list[bytes] = []
+        for line in raw.splitlines(keepends=True):
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("dropping a truncated record in %s", self.path)
+                continue
+            if not line.endswith(b"\n"):
+                line += b"\n"
+            if rec["episode"] in self.records:
+                continue
+            self.records[rec["episode"]] = rec
+            good.append(line)
+        fixed = b"".join(good)
+        if fixed != raw:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_bytes(fixed)
+            os.replace(tmp, self.path)
+
+    def done(self, episode: int) -> bool:
+        """Whether episode ``episode`` already has a record."""
+        return episode in self.records
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one record (must hold an int ``"episode"`` key) and fsync it."""
+        ep = int(record["episode"])
+        if ep in self.records:
+            raise ValueError(f"episode {ep} is already recorded in {self.path}")
+        line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        self.records[ep] = record
+
+    def sorted_records(self) -> list[dict[str, Any]]:
+        """All records ordered by episode index."""
+        return [self.records[k] for k in sorted(self.records)]

@@ -1,0 +1,102 @@
+"""Checkers shipped for environment authors (like ``pettingzoo.test``).
+
+:func:`check_text_env` runs Gymnasium's ``check_env`` and CoTDiag's own contract checks on any
+text env: the ``info`` contract, seeded determinism, and an expert replay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.utils.env_checker import check_env
+
+from cotdiag.envs.info import missing_info_keys
+
+
+class ContractError(AssertionError):
+    """An environment breaks the CoTDiag contract (the message says which rule)."""
+
+
+def check_info(info: dict[str, Any], *, where: str = "") -> None:
+    """Check one ``info`` dict against :class:`cotdiag.envs.info.StepInfo`.
+
+    Raises:
+        ContractError: a key is missing or has the wrong type or range.
+    """
+    missing = missing_info_keys(info)
+    if missing:
+        raise ContractError(f"{where}info is missing keys {missing}")
+    for key in ("task_id", "task_type", "split", "task"):
+        if not isinstance(info[key], str):
+            raise ContractError(f"{where}info[{key!r}] expected str, got {type(info[key]).__name__}")
+    adm = info["admissible_actions"]
+    if adm is not None and not (isinstance(adm, list) and all(isinstance(a, str) for a in adm)):
+        raise ContractError(f"{where}info['admissible_actions'] expected list[str] or None")
+    if info["expert_action"] is not None and not isinstance(info["expert_action"], str):
+        raise ContractError(f"{where}info['expert_action'] expected str or None")
+    for key in ("won", "invalid_action"):
+        if not isinstance(info[key], bool):
+            raise ContractError(f"{where}info[{key!r}] expected bool, got {type(info[key]).__name__}")
+    if not isinstance(info["score"], float) or not 0.0 <= info["score"] <= 1.0:
+        raise ContractError(f"{where}info['score'] expected float in [0, 1], got {info['score']!r}")
+    if not isinstance(info["step"], int):
+        raise ContractError(f"{where}info['step'] expected int")
+
+
+def rollout(env: gym.Env, seed: int, actions: list[str] | None = None, max_steps: int = 20) -> list[tuple]:
+    """Reset with ``seed`` and play ``actions`` (or the expert action, or the first admissible one).
+
+    Returns:
+        ``[(observation, reward, terminated, truncated, info_without_volatile_keys), ...]``
+        starting with the reset pair as ``(observation, 0.0, False, False, info)``.
+    """
+    obs, info = env.reset(seed=seed)
+    check_info(info, where="reset: ")
+    trace = [(obs, 0.0, False, False, info)]
+    for t in range(max_steps):
+        if actions is not None:
+            if t >= len(actions):
+                break
+            action = actions[t]
+        else:
+            action = info["expert_action"] or (info["admissible_actions"] or [""])[0]
+        obs, r, term, trunc, info = env.step(action)
+        check_info(info, where=f"step {t + 1}: ")
+        trace.append((obs, float(r), bool(term), bool(trunc), info))
+        if term or trunc:
+            break
+    return trace
+
+
+def check_text_env(env: gym.Env, *, seeds: tuple[int, ...] = (0, 1), expert_steps: int = 200,
+                   check_expert: bool = True, skip_render_check: bool = True) -> None:
+    """Check a CoTDiag text env.
+
+    1. ``gymnasium.utils.env_checker.check_env`` (no warning suppressed by us);
+    2. the ``info`` contract on reset and every step;
+    3. determinism: two rollouts with the same seed give identical observations, rewards and infos;
+    4. expert replay: following ``info["expert_action"]`` from ``reset(seed=seeds[0])`` wins within
+       ``expert_steps`` steps (skipped when ``check_expert`` is False).
+
+    Raises:
+        ContractError: a contract check fails (``check_env`` raises its own errors).
+    """
+    check_env(env.unwrapped, skip_render_check=skip_render_check)
+    for seed in seeds:
+        a = rollout(env, seed)
+        b = rollout(env, seed)
+        if [(o, r, te, tr) for o, r, te, tr, _ in a] != [(o, r, te, tr) for o, r, te, tr, _ in b]:
+            raise ContractError(f"two rollouts with seed={seed} differ")
+        if [i for *_, i in a] != [i for *_, i in b]:
+            raise ContractError(f"two rollouts with seed={seed} give different infos")
+    if check_expert:
+        obs, info = env.reset(seed=seeds[0])
+        for _ in range(expert_steps):
+            if info["expert_action"] is None:
+                raise ContractError(f"no expert action on task {info['task_id']} at step {info['step']}")
+            obs, r, term, trunc, info = env.step(info["expert_action"])
+            if term:
+                break
+        if not info["won"]:
+            raise ContractError(f"the expert did not win task {info['task_id']} in {expert_steps} steps")
