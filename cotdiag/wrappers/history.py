@@ -1,0 +1,202 @@
+"""Render the prompt of one decision state: instructions, task, history, current observation.
+
+:func:`render_prompt` is the *one* renderer of CoTDiag prompts. The decoding wrapper uses it at
+inference and the dataset builder uses it for training examples, so the two are byte-identical for
+the same ``(task, observation, history, config)``. :func:`render_messages` gives the same content
+as chat messages (system = instructions, user = the rest) for tokenizers with chat templates.
+
+Layout (``mode="cot"``, one past step, reasoning stripped, admissible actions shown)::
+
+    You are an agent acting in a text environment. ...instructions for the mode...
+
+    Task: put a clean mug on the desk.
+
+    History (1 of 1 steps):
+    [Step 1]
+    Observation: You are in the middle of a room. ...
+    Action: go to countertop 1
+
+    Current observation:
+    On the countertop 1, you see a mug 1.
+
+    Admissible actions: examine countertop 1, go to desk 1, take mug 1 from countertop 1
+
+A history step is what the agent saw, (optionally) what it reasoned, and what it did; the current
+observation is shown apart. The history section is omitted when no step is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+
+#: How past reasoning appears in the history.
+REASONING_MODES: tuple[str, ...] = ("strip", "keep")
+
+
+@dataclass(frozen=True)
+class HistoryStep:
+    """One past step of the episode.
+
+    Attributes:
+        observation: the observation the agent saw before acting (the reset observation for step 1).
+        action: the clean action it took (``""`` when its response had no usable action).
+        reasoning: its reasoning for that action, or ``None`` (shown only with ``reasoning="keep"``).
+    """
+
+    observation: str
+    action: str
+    reasoning: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    """Which past steps a prompt shows, and how.
+
+    Attributes:
+        window: show at most the last ``window`` steps; ``None`` shows all, ``0`` none.
+        max_chars: character budget of the rendered step blocks: the oldest steps are dropped until
+            the kept blocks fit (a step is never cut in the middle); ``None`` for no budget.
+        reasoning: ``"strip"`` (past reasoning is not shown) or ``"keep"`` (shown as a
+            ``Reasoning:`` line before the action).
+
+    Raises:
+        ValueError: a negative ``window`` or ``max_chars``, or an unknown ``reasoning``.
+    """
+
+    window: int | None = None
+    max_chars: int | None = None
+    reasoning: str = "strip"
+
+    def __post_init__(self) -> None:
+        if self.window is not None and (not isinstance(self.window, int) or self.window < 0):
+            raise ValueError(f"expected window to be None or an int >= 0, got {self.window!r}")
+        if self.max_chars is not None and (not isinstance(self.max_chars, int) or self.max_chars < 0):
+            raise ValueError(f"expected max_chars to be None or an int >= 0, got {self.max_chars!r}")
+        if self.reasoning not in REASONING_MODES:
+            raise ValueError(f"expected reasoning in {list(REASONING_MODES)}, got {self.reasoning!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a plain dict (recorded in ``info["history"]``)."""
+        return asdict(self)
+
+
+#: No history at all: the prompt is task + current observation.
+NO_HISTORY = HistoryConfig(window=0)
+
+
+def instructions(mode: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> str:
+    """The instruction paragraph for ``mode`` (``"cot"`` or ``"prompt"``).
+
+    Raises:
+        ValueError: unknown ``mode``.
+    """
+    head = "You are an agent acting in a text environment. Reply with exactly one action."
+    if mode == "cot":
+        return (
+            f"{head} First reason step by step inside {fmt.think_open}{fmt.think_close}, then give the "
+            f"action inside {fmt.action_open}{fmt.action_close}: "
+            f"{fmt.think_open}...{fmt.think_close}{fmt.action_open}...{fmt.action_close}"
+        )
+    if mode == "prompt":
+        return (
+            f"{head} Give only the action inside {fmt.action_open}{fmt.action_close}, "
+            f"with no reasoning: {fmt.action_open}...{fmt.action_close}"
+        )
+    raise ValueError(f"expected mode in ['prompt', 'cot'], got {mode!r}")
+
+
+def _step_block(i: int, step: HistoryStep, keep_reasoning: bool) -> str:
+    lines = [f"[Step {i}]", f"Observation: {step.observation.strip()}"]
+    if keep_reasoning and step.reasoning:
+        lines.append(f"Reasoning: {step.reasoning.strip()}")
+    lines.append(f"Action: {step.action}")
+    return "\n".join(lines)
+
+
+def select_history(history: Sequence[HistoryStep], config: HistoryConfig) -> list[str]:
+    """The rendered step blocks that ``config`` keeps, oldest first (numbered from the episode start).
+
+    Returns:
+        ``list[str]``, one block per kept step; ``len(result) <= len(history)``.
+    """
+    n = len(history)
+    first = 0 if config.window is None else max(0, n - config.window)
+    keep = config.reasoning == "keep"
+    blocks = [_step_block(i + 1, history[i], keep) for i in range(first, n)]
+    if config.max_chars is not None:
+        total = sum(len(b) + 1 for b in blocks)  # +1: the joining newline
+        while blocks and total > config.max_chars:
+            total -= len(blocks.pop(0)) + 1
+    return blocks
+
+
+def _body(task: str, observation: str, history: Sequence[HistoryStep], admissible_actions: Sequence[str] | None,
+          config: HistoryConfig) -> tuple[str, int]:
+    parts = [f"Task: {task.strip()}"]
+    blocks = select_history(history, config)
+    if blocks:
+        parts.append(f"History ({len(blocks)} of {len(history)} steps):\n" + "\n".join(blocks))
+    parts.append(f"Current observation:\n{observation.strip()}")
+    if admissible_actions is not None:
+        parts.append("Admissible actions: " + ", ".join(admissible_actions))
+    return "\n\n".join(parts), len(blocks)
+
+
+def render_messages(
+    task: str,
+    observation: str,
+    history: Sequence[HistoryStep] = (),
+    *,
+    mode: str = "cot",
+    admissible_actions: Sequence[str] | None = None,
+    config: HistoryConfig = NO_HISTORY,
+    fmt: ResponseFormat = DEFAULT_FORMAT,
+) -> list[dict[str, str]]:
+    """The prompt as chat messages: ``[{"role": "system", ...}, {"role": "user", ...}]``.
+
+    Same arguments as :func:`render_prompt`; ``render_prompt(...) == system + "\\n\\n" + user``.
+    """
+    body, _ = _body(task, observation, history, admissible_actions, config)
+    return [{"role": "system", "content": instructions(mode, fmt)}, {"role": "user", "content": body}]
+
+
+def render_prompt(
+    task: str,
+    observation: str,
+    history: Sequence[HistoryStep] = (),
+    *,
+    mode: str = "cot",
+    admissible_actions: Sequence[str] | None = None,
+    config: HistoryConfig = NO_HISTORY,
+    fmt: ResponseFormat = DEFAULT_FORMAT,
+) -> str:
+    """Render the prompt text ``p`` of one decision state (stable signature: the dataset builder uses it).
+
+    Args:
+        task: the goal text (``info["task"]``).
+        observation: the current observation (the env's last observation, not yet acted on).
+        history: the past steps of the episode, oldest first.
+        mode: ``"cot"`` or ``"prompt"`` (selects the instructions).
+        admissible_actions: listed after the observation when given (``None``: not shown).
+        config: which past steps are shown and whether their reasoning is kept.
+        fmt: the response tags named in the instructions.
+
+    Returns:
+        The prompt ``str``: instructions, task, history, current observation, admissible actions,
+        separated by blank lines. It does not include the response prefill (``info["prefill"]``).
+
+    Raises:
+        ValueError: unknown ``mode``.
+
+    Example:
+        >>> p = render_prompt("put a mug on the desk.", "You see a mug 1.", mode="prompt")
+        >>> p.splitlines()[-1]
+        'You see a mug 1.'
+    """
+    messages = render_messages(task, observation, history, mode=mode, admissible_actions=admissible_actions,
+                               config=config, fmt=fmt)
+    return messages[0]["content"] + "\n\n" + messages[1]["content"]
