@@ -1,0 +1,155 @@
+"""The small interface every behavioural diagnostic needs from a model.
+
+A :class:`Backend` continues a prompt from a *prefill* (the start of the response, fixed by the
+diagnostic) and, optionally, scores a continuation. The three decoding conditions of
+``PAPER.md`` ("Two decoding modes on the same decision state", "Conflicting-trace test") are all
+prefills of the same prompt:
+
+==================  =====================================================  ==================
+condition           prefill                                                 completion parsed as
+==================  =====================================================  ==================
+prompt action a_p   ``<action>``                                            ``ACTION</action>``
+CoT action a_c      empty                                                   ``<think>..</think><action>ACTION</action>``
+conflicting trace   ``<think>`` + truncated t2 + ``</think><action>``       ``ACTION</action>``
+==================  =====================================================  ==================
+
+:func:`policy_backend` adapts any policy that honours ``info["prefill"]`` (the decoding-wrapper
+contract of ``cotdiag.agents.hf.HFPolicy``); tests use scripted callables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+
+#: ``complete(prompts, prefills) -> completions``: the text generated after ``prompt + prefill``.
+CompleteFn = Callable[[Sequence[str], Sequence[str]], list[str]]
+#: ``score(prompts, prefills, continuations) -> log-probs``: summed natural-log probability (nats)
+#: of each continuation given ``prompt + prefill``.
+ScoreFn = Callable[[Sequence[str], Sequence[str], Sequence[str]], list[float]]
+
+
+@dataclass
+class Backend:
+    """A model seen through prefilled completion.
+
+    Attributes:
+        complete: see :data:`CompleteFn`; must return one completion per prompt, in order.
+        score: see :data:`ScoreFn`, or ``None`` when the model cannot score (log-prob metrics are
+            then omitted from the report).
+        fmt: the response grammar (tags).
+        name: shown in reports.
+    """
+
+    complete: CompleteFn
+    score: ScoreFn | None = None
+    fmt: ResponseFormat = field(default_factory=lambda: DEFAULT_FORMAT)
+    name: str = "model"
+
+
+def action_from_completion(completion: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> str:
+    """The action in a completion that started right after the action tag.
+
+    Parsed with :func:`cotdiag.wrappers.parsing.parse_response` in prompt mode (best-effort action
+    for malformed completions); ``""`` when no action can be extracted (counted as wrong).
+
+    Example:
+        >>> action_from_completion("go to desk 1</action>")
+        'go to desk 1'
+    """
+    from cotdiag.wrappers.parsing import parse_response
+
+    return parse_response(completion, mode="prompt", fmt=fmt).action or ""
+
+
+def parse_cot(response: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> tuple[str, str]:
+    """Split a CoT-mode response into ``(reasoning, action)`` with ``parse_response`` (CoT mode).
+
+    A response without a usable action gives the action ``""`` (counted as wrong).
+
+    Example:
+        >>> parse_cot("<think>mug on desk</think><action>go to desk 1</action>")
+        ('mug on desk', 'go to desk 1')
+    """
+    from cotdiag.wrappers.parsing import parse_response
+
+    res = parse_response(response, mode="cot", fmt=fmt)
+    return res.reasoning, res.action or ""
+
+
+def cot_prefill(reasoning: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> str:
+    """The prefill that forces a given reasoning: ``<think>{reasoning}</think><action>``."""
+    return f"{fmt.think_open}{reasoning}{fmt.think_close}{fmt.action_open}"
+
+
+def prompt_actions(backend: Backend, prompts: Sequence[str]) -> list[str]:
+    """Prompt actions a_p: complete after the ``<action>`` prefill (PAPER.md, "Two decoding modes")."""
+    outs = backend.complete(list(prompts), [backend.fmt.action_open] * len(prompts))
+    _check_len(outs, prompts)
+    return [action_from_completion(o, backend.fmt) for o in outs]
+
+
+def cot_actions(backend: Backend, prompts: Sequence[str]) -> list[tuple[str, str]]:
+    """CoT actions a_c: free generation from an empty prefill, parsed into ``(reasoning, action)``."""
+    outs = backend.complete(list(prompts), [""] * len(prompts))
+    _check_len(outs, prompts)
+    return [parse_cot(o, backend.fmt) for o in outs]
+
+
+def forced_actions(backend: Backend, prompts: Sequence[str], reasonings: Sequence[str]) -> list[str]:
+    """Actions after a forced reasoning: prefill ``<think>{r}</think><action>`` and complete."""
+    prefills = [cot_prefill(r, backend.fmt) for r in reasonings]
+    outs = backend.complete(list(prompts), prefills)
+    _check_len(outs, prompts)
+    return [action_from_completion(o, backend.fmt) for o in outs]
+
+
+def policy_backend(policy: Any, fmt: ResponseFormat = DEFAULT_FORMAT, batch_size: int = 8) -> Backend:
+    """Adapt a policy that continues from ``info["prefill"]`` (e.g. ``HFPolicy``).
+
+    ``complete`` calls ``policy.act_batch(prompts, [{"prefill": p}, ...])`` in batches of
+    ``batch_size``; the policy must return the raw completion after the prefill. ``score`` uses
+    ``policy.score(prompt, continuation, prefill=...)`` when the policy has one (its result may be a
+    float or a dict/object with a summed log-prob, see :func:`_summed_logprob`).
+    """
+
+    def complete(prompts: Sequence[str], prefills: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for s in range(0, len(prompts), batch_size):
+            ps, fs = prompts[s : s + batch_size], prefills[s : s + batch_size]
+            out.extend(policy.act_batch(list(ps), [{"prefill": f} for f in fs]))
+        return out
+
+    score: ScoreFn | None = None
+    if callable(getattr(policy, "score", None)):
+
+        def score(prompts: Sequence[str], prefills: Sequence[str], conts: Sequence[str]) -> list[float]:
+            return [
+                _summed_logprob(policy.score(p, c, prefill=f)) for p, f, c in zip(prompts, prefills, conts)
+            ]
+
+    return Backend(complete=complete, score=score, fmt=fmt, name=getattr(policy, "name", "policy"))
+
+
+def _summed_logprob(result: Any) -> float:
+    """Summed log-prob from a float, a dict (``"sum"``/``"logprob"``/``"total"``) or an object."""
+    if isinstance(result, (int, float)):
+        return float(result)
+    if isinstance(result, dict):
+        for key in ("sum", "logprob", "total", "logprob_sum"):
+            if key in result:
+                return float(result[key])
+    for attr in ("sum", "logprob", "total", "logprob_sum"):
+        if hasattr(result, attr):
+            return float(getattr(result, attr))
+    if isinstance(result, tuple) and result:
+        return float(result[0])
+    raise TypeError(f"expected a float or a record with a summed log-prob, got {type(result).__name__}")
+
+
+def _check_len(outs: Sequence[str], prompts: Sequence[str]) -> None:
+    if len(outs) != len(prompts):
+        raise ValueError(f"expected {len(prompts)} completions, got {len(outs)}")

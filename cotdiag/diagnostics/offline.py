@@ -1,0 +1,178 @@
+"""Offline prompt-vs-CoT metrics on held-out expert decision states.
+
+Source: PAPER.md, "Two decoding modes on the same decision state". For each state (prompt p,
+expert action a*), the model gives a prompt action a_p and a CoT action a_c (see
+:mod:`cotdiag.diagnostics.backend`); this module scores them.
+
+Example:
+    >>> from cotdiag.diagnostics.offline import action_quality, consistency
+    >>> action_quality(["go to desk 1", "look"], ["go to  desk 1", "open drawer 1"])["value"]
+    0.5
+    >>> consistency(["look", "look"], ["look", "inventory"])["value"]
+    0.5
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cotdiag.diagnostics.backend import Backend, cot_actions, cot_prefill, prompt_actions
+from cotdiag.diagnostics.common import (
+    Normalizer,
+    mean_ci,
+    normalize_whitespace,
+    paired_difference,
+    proportion,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def exact_matches(actions: Sequence[str], references: Sequence[str], normalize: Normalizer = normalize_whitespace) -> list[bool]:
+    """Per-item ``normalize(action) == normalize(reference)`` (``list[bool]``).
+
+    Raises:
+        ValueError: lengths differ.
+    """
+    if len(actions) != len(references):
+        raise ValueError(f"expected as many references as actions, got {len(references)} and {len(actions)}")
+    return [normalize(a) == normalize(r) for a, r in zip(actions, references)]
+
+
+def action_quality(actions: Sequence[str], references: Sequence[str], normalize: Normalizer = normalize_whitespace) -> dict[str, Any]:
+    """Quality of a decoding mode: fraction of states whose action equals the expert action.
+
+    Definition: ``(1/n) Σ_i [norm(a_i) == norm(a*_i)]``; unit: fraction of states in [0, 1];
+    95% Wilson interval. Source: PAPER.md, "Two decoding modes" (quality = exact match after
+    normalisation).
+    """
+    return proportion(exact_matches(actions, references, normalize))
+
+
+def cot_advantage(cot_correct: Sequence[bool], prompt_correct: Sequence[bool], *, seed: int = 0) -> dict[str, Any]:
+    """Offline CoT advantage: ``quality(a_c) − quality(a_p)`` on the same states.
+
+    Definition: ``(1/n) Σ_i ([a_c,i correct] − [a_p,i correct])``; unit: fraction of states in
+    [−1, 1]; 95% paired percentile-bootstrap interval over states
+    (:func:`cotdiag.stats.paired_bootstrap_ci`). Source: PAPER.md, "Two decoding modes" (CoT
+    advantage, offline and per-state paired).
+    """
+    return paired_difference([float(c) for c in cot_correct], [float(p) for p in prompt_correct], seed=seed)
+
+
+def consistency(prompt_acts: Sequence[str], cot_acts: Sequence[str], normalize: Normalizer = normalize_whitespace) -> dict[str, Any]:
+    """Consistency: fraction of states where the prompt action equals the CoT action.
+
+    Definition: ``(1/n) Σ_i [norm(a_p,i) == norm(a_c,i)]``; unit: fraction in [0, 1]; Wilson 95%
+    interval. Source: PAPER.md, "Two decoding modes" (consistency = fraction of states where
+    a_p == a_c).
+    """
+    return proportion(exact_matches(prompt_acts, cot_acts, normalize))
+
+
+def expert_logprobs(
+    backend: Backend, prompts: Sequence[str], experts: Sequence[str], reasonings: Sequence[str] | None = None
+) -> list[float]:
+    """Log-probability of the expert action under a decoding mode (nats, summed over tokens).
+
+    Definition: ``log P(a* + </action> | p + prefill)`` with prefill ``<action>`` (prompt mode, when
+    ``reasonings`` is ``None``) or ``<think>{t}</think><action>`` with the model's own generated
+    reasoning t (CoT mode). The closing tag is included so the probability is that of emitting
+    exactly a* and stopping. Source: PAPER.md, "Two decoding modes" (also report the model's
+    log-probability of the reference action under each mode).
+
+    Raises:
+        ValueError: the backend cannot score.
+    """
+    if backend.score is None:
+        raise ValueError("expected a backend with score(), got score=None")
+    fmt = backend.fmt
+    if reasonings is None:
+        prefills = [fmt.action_open] * len(prompts)
+    else:
+        prefills = [cot_prefill(r, fmt) for r in reasonings]
+    conts = [f"{a}{fmt.action_close}" for a in experts]
+    return [float(x) for x in backend.score(list(prompts), prefills, conts)]
+
+
+def run_offline(
+    backend: Backend,
+    states: Sequence[Mapping[str, Any]],
+    *,
+    normalize: Normalizer = normalize_whitespace,
+    with_logprobs: bool = True,
+) -> list[dict[str, Any]]:
+    """Decode every state in both modes and return per-state records.
+
+    Args:
+        backend: the model (see :class:`~cotdiag.diagnostics.backend.Backend`).
+        states: mappings with at least ``prompt`` and ``action`` (the expert action), e.g. rows of
+            the dataset built by ``cotdiag build-data``; other keys (``task_id``, ``step``,
+            ``task_type``) are copied into the records.
+        normalize: the env's action normalization.
+        with_logprobs: also score the expert action in each mode (needs ``backend.score``).
+
+    Returns:
+        One dict per state: ``prompt_action``, ``cot_action``, ``cot_reasoning``, ``prompt_correct``,
+        ``cot_correct``, ``consistent`` (bools), ``logp_prompt``, ``logp_cot`` (floats, nats, or
+        ``None``), plus the copied metadata.
+    """
+    prompts = [s["prompt"] for s in states]
+    experts = [s["action"] for s in states]
+    a_p = prompt_actions(backend, prompts)
+    cot = cot_actions(backend, prompts)
+    reasonings = [r for r, _ in cot]
+    a_c = [a for _, a in cot]
+    lp_p: list[float | None] = [None] * len(states)
+    lp_c: list[float | None] = [None] * len(states)
+    if with_logprobs and backend.score is not None:
+        lp_p = list(expert_logprobs(backend, prompts, experts))
+        lp_c = list(expert_logprobs(backend, prompts, experts, reasonings))
+    recs = []
+    for i, s in enumerate(states):
+        recs.append(
+            {
+                **{k: s[k] for k in ("task_id", "task_type", "step", "env") if k in s},
+                "expert_action": experts[i],
+                "prompt_action": a_p[i],
+                "cot_action": a_c[i],
+                "cot_reasoning": reasonings[i],
+                "prompt_correct": normalize(a_p[i]) == normalize(experts[i]),
+                "cot_correct": normalize(a_c[i]) == normalize(experts[i]),
+                "consistent": normalize(a_p[i]) == normalize(a_c[i]),
+                "logp_prompt": lp_p[i],
+                "logp_cot": lp_c[i],
+            }
+        )
+    return recs
+
+
+def summarize_offline(records: Sequence[Mapping[str, Any]], *, seed: int = 0) -> dict[str, Any]:
+    """Aggregate :func:`run_offline` records into number records (value, n, 95% CI).
+
+    Keys: ``offline/prompt_quality``, ``offline/cot_quality`` (fractions, Wilson CI),
+    ``offline/cot_advantage`` (fraction difference, paired bootstrap CI),
+    ``offline/consistency`` (fraction, Wilson CI), ``offline/logp_expert_prompt_nats``,
+    ``offline/logp_expert_cot_nats`` (mean summed log-prob, bootstrap CI) and
+    ``offline/logp_expert_cot_minus_prompt_nats`` (paired); log-prob keys only when scored.
+    """
+    pc = [bool(r["prompt_correct"]) for r in records]
+    cc = [bool(r["cot_correct"]) for r in records]
+    out: dict[str, Any] = {
+        "offline/prompt_quality": proportion(pc),
+        "offline/cot_quality": proportion(cc),
+        "offline/cot_advantage": cot_advantage(cc, pc, seed=seed),
+        "offline/consistency": proportion([bool(r["consistent"]) for r in records]),
+    }
+    scored = [r for r in records if r.get("logp_prompt") is not None and r.get("logp_cot") is not None]
+    scored = [r for r in scored if math.isfinite(r["logp_prompt"]) and math.isfinite(r["logp_cot"])]
+    if scored:
+        lp = [r["logp_prompt"] for r in scored]
+        lc = [r["logp_cot"] for r in scored]
+        out["offline/logp_expert_prompt_nats"] = mean_ci(lp, seed=seed)
+        out["offline/logp_expert_cot_nats"] = mean_ci(lc, seed=seed)
+        out["offline/logp_expert_cot_minus_prompt_nats"] = paired_difference(lc, lp, seed=seed)
+    return out

@@ -1,0 +1,49 @@
+import math
+
+import pytest
+
+from cotdiag.diagnostics.offline import (
+    action_quality,
+    consistency,
+    cot_advantage,
+    run_offline,
+    summarize_offline,
+)
+from tests.diagnostics.scripted import make_states, table_backend
+
+
+def test_known_agreement_pattern():
+    states = make_states(8)
+    # prompt right on states 0-5, CoT right on 2-7: quality .75 each, consistency on 2-5 (4/8).
+    pm = {s["prompt"]: (s["action"] if i < 6 else "wrong") for i, s in enumerate(states)}
+    cm = {s["prompt"]: (s["action"] if i >= 2 else "bad") for i, s in enumerate(states)}
+    recs = run_offline(table_backend(pm, cm, logp=-2.0), states)
+    out = summarize_offline(recs)
+    assert out["offline/prompt_quality"]["value"] == 0.75
+    assert out["offline/cot_quality"]["value"] == 0.75
+    assert out["offline/consistency"]["value"] == 0.5
+    assert out["offline/cot_advantage"]["value"] == 0.0
+    assert out["offline/prompt_quality"]["n"] == 8
+    assert out["offline/logp_expert_prompt_nats"]["value"] == -2.0
+    assert out["offline/logp_expert_cot_nats"]["value"] == -1.0
+    assert out["offline/logp_expert_cot_minus_prompt_nats"]["value"] == 1.0
+    lo, hi = out["offline/cot_advantage"]["ci95"]
+    assert lo <= 0.0 <= hi
+
+
+def test_cot_advantage_sign_and_ci():
+    adv = cot_advantage([1] * 20, [0] * 20)
+    assert adv["value"] == 1.0 and adv["ci95"] == [1.0, 1.0]
+    adv = cot_advantage([1, 0] * 10, [1] * 20)
+    assert adv["value"] == pytest.approx(-0.5) and adv["ci95"][1] < 0
+
+
+def test_normalization_and_consistency():
+    assert action_quality(["go  to desk 1 "], ["go to desk 1"])["value"] == 1.0
+    assert action_quality(["Go to desk 1"], ["go to desk 1"])["value"] == 0.0  # case-sensitive default
+    assert action_quality(["Go to desk 1"], ["go to desk 1"], normalize=str.lower)["value"] == 1.0
+    c = consistency(["a", "b", "c"], ["a", "x", "c"])
+    assert c["successes"] == 2 and c["n"] == 3 and 0 <= c["ci95"][0] <= 2 / 3 <= c["ci95"][1] <= 1
+    assert math.isnan(action_quality([], [])["value"])
+    with pytest.raises(ValueError):
+        action_quality(["a"], [])
