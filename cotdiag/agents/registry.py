@@ -21,6 +21,20 @@ POLICY_FACTORIES: dict[str, Callable[..., Policy]] = {
 }
 
 
+def _lazy(module: str, factory: str) -> Callable[..., Policy]:
+    """A factory that imports ``module`` (torch, openai, ...) only when the policy is built."""
+
+    def make(arg: str, seed: int | None, **kwargs: Any) -> Policy:
+        import importlib
+
+        return getattr(importlib.import_module(module), factory)(arg, seed, **kwargs)
+
+    return make
+
+
+POLICY_FACTORIES["hf"] = _lazy("cotdiag.agents.hf", "make_hf_policy")
+
+
 def register_policy(kind: str, factory: Callable[..., Policy]) -> None:
     """Register ``factory(argument: str, seed: int | None, **kwargs) -> Policy`` under ``kind``."""
     POLICY_FACTORIES[kind] = factory

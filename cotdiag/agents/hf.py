@@ -1,0 +1,369 @@
+"""A policy backed by a local Hugging Face causal LM (``hf:PATH``).
+
+The policy turns the observation (the prompt a decoding wrapper rendered) into the model input with
+:func:`build_model_text`, continues from ``info["prefill"]``, stops at the closing action tag and
+returns the completion *without* the prefill (what :func:`cotdiag.wrappers.parse_response`
+expects). :func:`build_model_text` is also what the SFT data pipeline uses, so training and
+inference inputs are identical.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cotdiag.agents.base import BasePolicy
+from cotdiag.error import InvalidConfigError
+from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+
+def has_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether ``tokenizer`` carries a chat template."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def build_model_text(
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    prefill: str = "",
+    *,
+    messages: Sequence[dict[str, str]] | None = None,
+    use_chat_template: bool | None = None,
+) -> str:
+    """The exact text fed to the model for one decision state, prefill included.
+
+    Plain text (no chat template): ``prompt + "\\n" + prefill``. With a chat template: the template
+    applied to ``messages`` (default ``[{"role": "user", "content": prompt}]``) with
+    ``add_generation_prompt=True``, then ``prefill``.
+
+    Args:
+        tokenizer: the model's tokenizer.
+        prompt: the rendered prompt (the observation of a decoding wrapper).
+        prefill: the start of the response (``info["prefill"]``: ``"<action>"`` or ``""``).
+        messages: chat messages to use instead of ``prompt`` when a chat template is applied.
+        use_chat_template: ``None`` applies the template when the tokenizer has one.
+
+    Returns:
+        The model input as a string (``str``).
+    """
+    chat = has_chat_template(tokenizer) if use_chat_template is None else use_chat_template
+    if not chat:
+        return f"{prompt}\n{prefill}"
+    msgs = list(messages) if messages else [{"role": "user", "content": prompt}]
+    text = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    return f"{text}{prefill}"
+
+
+def auto_device_dtype(device: str | None = None, dtype: str | None = None) -> tuple[str, torch.dtype]:
+    """Pick the device (``cuda`` when present, else ``cpu``) and dtype.
+
+    The dtype defaults to ``bfloat16`` on GPUs that support it, ``float16`` on other GPUs and
+    ``float32`` on CPU.
+
+    Raises:
+        InvalidConfigError: ``dtype`` is not a ``torch`` dtype name.
+    """
+    import torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype is None:
+        if device.startswith("cuda"):
+            dt = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dt = torch.float32
+    else:
+        dt = getattr(torch, dtype, None)
+        if not isinstance(dt, torch.dtype):
+            raise InvalidConfigError(f"expected dtype like 'float32', 'bfloat16', got {dtype!r}")
+    return device, dt
+
+
+@dataclass(frozen=True)
+class ContinuationScore:
+    """Log-probability of a continuation under the model.
+
+    Attributes:
+        tokens: the continuation's tokens (``list[str]``, length ``T``).
+        token_logprobs: natural-log probability of each token given everything before it
+            (``list[float]``, length ``T``, each ``<= 0``).
+        total: ``sum(token_logprobs)`` (nats; ``0.0`` for an empty continuation).
+    """
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    total: float
+
+
+class HFPolicy(BasePolicy):
+    """Generate actions with a Hugging Face causal LM.
+
+    Args:
+        model: a local path or hub id, or an already loaded ``PreTrainedModel``.
+        tokenizer: the tokenizer (default: loaded from ``model``'s path). Left padding is forced
+            for batched generation.
+        device: ``"cuda"``, ``"cpu"``, ... (default: GPU when present).
+        dtype: ``"float32"``, ``"bfloat16"``, ... (default: see :func:`auto_device_dtype`).
+        do_sample: sample (``True``) or decode greedily (``False``, default).
+        temperature: sampling temperature (ignored when greedy).
+        top_p: nucleus sampling mass (ignored when greedy).
+        max_new_tokens: generation budget per response, in tokens.
+        seed: seed of sampling; :meth:`reset` with a seed re-seeds it. Each generation call seeds
+            ``torch`` with ``seed + number of calls since reset``, so an episode is reproducible.
+        batch_size: largest batch of :meth:`act_batch` forwarded at once.
+        use_chat_template: ``None`` uses the tokenizer's chat template when it has one.
+        max_prompt_tokens: prompts longer than this keep their last tokens (default: the model's
+            ``max_position_embeddings - max_new_tokens``).
+        fmt: the response tags (generation stops after ``fmt.action_close``).
+
+    Raises:
+        InvalidConfigError: non-positive ``max_new_tokens``/``batch_size`` or ``temperature``.
+
+    Example:
+        >>> policy = HFPolicy("runs/demo/model")  # doctest: +SKIP
+        >>> policy.act(prompt, {"prefill": "<action>"})  # doctest: +SKIP
+        'go to desk 1</action>'
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str | Path | PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 128,
+        seed: int | None = None,
+        batch_size: int = 8,
+        use_chat_template: bool | None = None,
+        max_prompt_tokens: int | None = None,
+        fmt: ResponseFormat = DEFAULT_FORMAT,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if max_new_tokens <= 0 or batch_size <= 0:
+            raise InvalidConfigError(
+                f"expected max_new_tokens > 0 and batch_size > 0, got {max_new_tokens} and {batch_size}"
+            )
+        if do_sample and temperature <= 0:
+            raise InvalidConfigError(f"expected temperature > 0 when sampling, got {temperature}")
+        self.device, self.dtype = auto_device_dtype(device, dtype)
+        if isinstance(model, str | Path):
+            path = str(model)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)
+            self.name = f"hf:{path}"
+        else:
+            self.model = model
+            path = getattr(model, "name_or_path", None) or str(getattr(model.config, "_name_or_path", ""))
+            self.name = f"hf:{path}" if path else "hf"
+        if tokenizer is None:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer.padding_side = "left"
+        tokenizer.truncation_side = "left"  # long prompts keep their end (the current state)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer = tokenizer
+        self.model.to(self.device)
+        self.model.eval()
+        self.do_sample = do_sample
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.use_chat_template = use_chat_template
+        self.fmt = fmt
+        n_pos = getattr(self.model.config, "max_position_embeddings", None) or 4096
+        self.max_prompt_tokens = max_prompt_tokens or max(1, n_pos - max_new_tokens)
+        self._seed = seed
+        self._calls = 0
+        # Stop ids: EOS, plus the closing tag when it is a single token; else stop strings.
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+        if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos_ids:
+            eos_ids.append(tokenizer.eos_token_id)
+        close_ids = tokenizer.encode(fmt.action_close, add_special_tokens=False)
+        self._stop_strings: list[str] | None = None
+        if len(close_ids) == 1:
+            eos_ids.append(close_ids[0])
+        else:
+            self._stop_strings = [fmt.action_close]
+        self._eos_ids = eos_ids
+        self._torch = torch
+        #: Generated tokens (``int``), summed over calls (for throughput measurements).
+        self.generated_tokens = 0
+
+    # ------------------------------------------------------------------ policy API
+    def reset(self, seed: int | None = None) -> None:
+        """Re-seed sampling (``seed=None`` keeps the current seed) and restart the call counter."""
+        if seed is not None:
+            self._seed = seed
+        self._calls = 0
+
+    def model_text(self, observation: str, info: dict[str, Any]) -> str:
+        """The model input for one state: see :func:`build_model_text` (uses ``info["prefill"]`` and
+        ``info["messages"]`` when present)."""
+        return build_model_text(
+            self.tokenizer, observation, str(info.get("prefill") or ""),
+            messages=info.get("messages"), use_chat_template=self.use_chat_template,
+        )
+
+    def act(self, observation: str, info: dict[str, Any]) -> str:
+        """Return the completion after ``info["prefill"]`` (prefill excluded), cut after ``</action>``."""
+        return self.act_batch([observation], [info])[0]
+
+    def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
+        """Generate for many states at once (left padding, chunks of ``batch_size``).
+
+        Returns:
+            One completion per observation, in order; greedy results equal :meth:`act`'s.
+
+        Raises:
+            ValueError: ``observations`` and ``infos`` differ in length.
+        """
+        if len(observations) != len(infos):
+            raise ValueError(f"expected as many infos as observations, got {len(infos)} and {len(observations)}")
+        texts = [self.model_text(o, i) for o, i in zip(observations, infos, strict=True)]
+        out: list[str] = []
+        for k in range(0, len(texts), self.batch_size):
+            out.extend(self.generate(texts[k : k + self.batch_size]))
+        return out
+
+    # ------------------------------------------------------------------ generation and scoring
+    def generate(self, texts: Sequence[str]) -> list[str]:
+        """Continue each model input text; returns the new text, cut after the closing action tag.
+
+        Args:
+            texts: full model inputs (see :meth:`model_text`); batched with left padding.
+
+        Returns:
+            ``list[str]`` of completions (special tokens other than the response tags removed).
+        """
+        torch = self._torch
+        tok = self.tokenizer
+        enc = tok(list(texts), return_tensors="pt", padding=True, add_special_tokens=False,
+                  truncation=True, max_length=self.max_prompt_tokens)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
+            eos_token_id=self._eos_ids, pad_token_id=tok.pad_token_id,
+        )
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+            seed = (self._seed or 0) + self._calls
+            torch.manual_seed(seed)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if self._stop_strings:
+            kwargs.update(stop_strings=self._stop_strings, tokenizer=tok)
+        self._calls += 1
+        with torch.inference_mode():
+            gen = self.model.generate(**enc, **kwargs)
+        new = gen[:, enc["input_ids"].shape[1]:]
+        specials = {t for t in (tok.eos_token, tok.pad_token, tok.bos_token) if t}
+        outs = []
+        for row in new.tolist():
+            text = tok.decode(row, skip_special_tokens=False)
+            for s in specials:
+                text = text.replace(s, "")
+            cut = text.find(self.fmt.action_close)
+            if cut >= 0:
+                text = text[: cut + len(self.fmt.action_close)]
+            outs.append(text)
+            self.generated_tokens += sum(1 for t in row if t != tok.pad_token_id)
+        return outs
+
+    def score(self, prompt: str, continuation: str, *, prefill: str = "",
+              messages: Sequence[dict[str, str]] | None = None) -> ContinuationScore:
+        """Log-probability of ``continuation`` after ``prompt`` (and ``prefill``).
+
+        The model input is ``build_model_text(tokenizer, prompt, prefill, messages=messages)``; the
+        continuation's tokens are those of ``input + continuation`` after the longest common token
+        prefix with ``input`` alone (so a merge across the boundary is attributed to the
+        continuation). ``log p(x_t | x_<t)`` comes from a ``log_softmax`` of the logits at ``t - 1``.
+
+        Args:
+            prompt: the rendered prompt of the state.
+            continuation: e.g. the expert action plus ``"</action>"`` after the ``"<action>"`` prefill.
+            prefill: the response prefix already given (``info["prefill"]``).
+            messages: chat messages (see :func:`build_model_text`).
+
+        Returns:
+            :class:`ContinuationScore` with per-token and summed log-probabilities (nats).
+        """
+        return self.score_batch([prompt], [continuation], prefills=[prefill],
+                                messages=[messages] if messages else None)[0]
+
+    def score_batch(
+        self,
+        prompts: Sequence[str],
+        continuations: Sequence[str],
+        *,
+        prefills: Sequence[str] | None = None,
+        messages: Sequence[Sequence[dict[str, str]] | None] | None = None,
+    ) -> list[ContinuationScore]:
+        """:meth:`score` for many pairs (right padding, chunks of ``batch_size``).
+
+        Raises:
+            ValueError: the sequences differ in length.
+        """
+        torch = self._torch
+        n = len(prompts)
+        prefills = list(prefills) if prefills is not None else [""] * n
+        msgs = list(messages) if messages is not None else [None] * n
+        if not (len(continuations) == len(prefills) == len(msgs) == n):
+            raise ValueError("expected prompts, continuations, prefills and messages of the same length")
+        tok = self.tokenizer
+        seqs: list[tuple[list[int], int]] = []
+        for p, c, pf, m in zip(prompts, continuations, prefills, msgs, strict=True):
+            ctx = build_model_text(tok, p, pf, messages=m, use_chat_template=self.use_chat_template)
+            ctx_ids = tok(ctx, add_special_tokens=False)["input_ids"]
+            full = tok(ctx + c, add_special_tokens=False)["input_ids"]
+            k = 0
+            while k < min(len(ctx_ids), len(full)) and ctx_ids[k] == full[k]:
+                k += 1
+            k = max(k, 1)  # the first token has no prediction
+            seqs.append((full, k))
+        results: list[ContinuationScore] = []
+        pad = tok.pad_token_id
+        for b in range(0, n, self.batch_size):
+            chunk = seqs[b : b + self.batch_size]
+            width = max(len(s) for s, _ in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for i, (s, _) in enumerate(chunk):
+                ids[i, : len(s)] = torch.tensor(s)
+                mask[i, : len(s)] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                logp = torch.log_softmax(logits.float(), dim=-1)
+            for i, (s, k) in enumerate(chunk):
+                targets = torch.tensor(s[k:], device=logp.device)
+                lp = logp[i, k - 1 : len(s) - 1].gather(-1, targets[:, None])[:, 0].tolist()
+                results.append(ContinuationScore(tok.convert_ids_to_tokens(s[k:]), lp, float(sum(lp))))
+        return results
+
+
+def make_hf_policy(arg: str, seed: int | None, **kwargs: Any) -> HFPolicy:
+    """Factory of ``hf:PATH`` for :func:`cotdiag.agents.registry.make_policy`.
+
+    Raises:
+        InvalidConfigError: empty ``PATH``.
+    """
+    if not arg:
+        raise InvalidConfigError("expected hf:PATH_OR_HUB_ID, got an empty path")
+    return HFPolicy(arg, seed=seed, **kwargs)
