@@ -25,3 +25,7 @@ class InvalidConfigError(CoTDiagError, ValueError):
 
 class ResultsMismatchError(CoTDiagError):
     """An existing run directory was written with a different configuration and cannot resume."""
+
+
+class SimulatorError(CoTDiagError):
+    """The simulator behind an env failed (e.g. ScienceWorld's JVM died); ``reset()`` recovers."""
