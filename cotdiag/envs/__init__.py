@@ -6,6 +6,7 @@ Nothing heavy is imported here: each simulator is imported when its env is made.
 id                          entry point                                  max_episode_steps
 =========================== ============================================ ===================
 ``CoTDiag-ALFWorld-v0``     ``cotdiag.envs.alfworld:ALFWorldEnv``         50
+``CoTDiag-BFCL-v0``         ``cotdiag.envs.bfcl:BFCLEnv``                 100
 =========================== ============================================ ===================
 
 Constructor kwargs are passed through ``gym.make(id, **kwargs)``; see each class docstring.
@@ -30,5 +31,6 @@ def _register(env_id: str, entry_point: str, max_episode_steps: int, **kwargs) -
 
 
 _register("CoTDiag-ALFWorld-v0", "cotdiag.envs.alfworld:ALFWorldEnv", max_episode_steps=50)
+_register("CoTDiag-BFCL-v0", "cotdiag.envs.bfcl:BFCLEnv", max_episode_steps=100)
 
 __all__ = ["ENV_IDS", "INFO_KEYS", "StepInfo", "TaskSpec", "TextEnv", "Transition", "UnicodeText"]
