@@ -2,12 +2,13 @@
 
 Nothing heavy is imported here: each simulator is imported when its env is made.
 
-=========================== ============================================ ===================
-id                          entry point                                  max_episode_steps
-=========================== ============================================ ===================
-``CoTDiag-ALFWorld-v0``     ``cotdiag.envs.alfworld:ALFWorldEnv``         50
-``CoTDiag-BFCL-v0``         ``cotdiag.envs.bfcl:BFCLEnv``                 100
-=========================== ============================================ ===================
+=========================== ============================================== ===================
+id                          entry point                                    max_episode_steps
+=========================== ============================================== ===================
+``CoTDiag-ALFWorld-v0``     ``cotdiag.envs.alfworld:ALFWorldEnv``           50
+``CoTDiag-ScienceWorld-v0`` ``cotdiag.envs.scienceworld:ScienceWorldEnv``  200
+``CoTDiag-BFCL-v0``         ``cotdiag.envs.bfcl:BFCLEnv``                   100
+=========================== ============================================== ===================
 
 Constructor kwargs are passed through ``gym.make(id, **kwargs)``; see each class docstring.
 """
@@ -31,6 +32,8 @@ def _register(env_id: str, entry_point: str, max_episode_steps: int, **kwargs) -
 
 
 _register("CoTDiag-ALFWorld-v0", "cotdiag.envs.alfworld:ALFWorldEnv", max_episode_steps=50)
+# 200 steps: the longest ScienceWorld gold path on variation 0 is 178 actions (scienceworld_gold.json).
+_register("CoTDiag-ScienceWorld-v0", "cotdiag.envs.scienceworld:ScienceWorldEnv", max_episode_steps=200)
 _register("CoTDiag-BFCL-v0", "cotdiag.envs.bfcl:BFCLEnv", max_episode_steps=100)
 
 __all__ = ["ENV_IDS", "INFO_KEYS", "StepInfo", "TaskSpec", "TextEnv", "Transition", "UnicodeText"]
