@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from cotdiag.wrappers import HistoryConfig, HistoryStep, instructions, render_messages, render_prompt
+from cotdiag.wrappers import (
+    HistoryConfig,
+    HistoryStep,
+    instructions,
+    render_messages,
+    render_prompt,
+)
 
 TASK = "put a clean mug in coffeemachine."
 STEPS = [
