@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cotdiag.envs.alfworld.data import SPLITS, list_games, split_dir, task_params
+from cotdiag.envs.alfworld.fast_reset import ResetCache
 from cotdiag.envs.base import TaskSpec, TextEnv, Transition
 from cotdiag.error import DependencyNotInstalled, InvalidConfigError
 
@@ -65,6 +66,9 @@ class ALFWorldEnv(TextEnv):
       :mod:`cotdiag.envs.alfworld.expert`), ``"planner"`` (Fast Downward replanning from the current
       state, slower) or ``None`` (no expert; ``expert_action`` is always ``None``).
     - ``expert_max_steps``: the handcoded expert gives up after this many actions.
+    - ``fast_reset``: cache each game's PDDL translation and initial state, so a repeated reset of
+      the same game skips parsing (:mod:`cotdiag.envs.alfworld.fast_reset`); ``False`` takes
+      TextWorld's own reset every time.
 
     ## Info Keys
     The :class:`~cotdiag.envs.info.StepInfo` contract, plus ``alfworld/gamefile`` (absolute path).
@@ -85,6 +89,7 @@ class ALFWorldEnv(TextEnv):
         data_path: str | os.PathLike | None = None,
         expert: str | None = "handcoded",
         expert_max_steps: int = 200,
+        fast_reset: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(split, **kwargs)
@@ -100,6 +105,7 @@ class ALFWorldEnv(TextEnv):
         self._expert_alive = False
         self._state: Any = None
         self._last_expert_action: str | None = None
+        self._reset_cache = ResetCache() if fast_reset else None
 
     # ------------------------------------------------------------------ TextEnv API
     def _list_tasks(self) -> list[str]:
@@ -129,7 +135,7 @@ class ALFWorldEnv(TextEnv):
     def _reset_task(self, task_id: str) -> tuple[TaskSpec, Transition]:
         gamefile = self._gamefile(task_id)
         self._load(gamefile)
-        self._state = self._tw.reset()
+        self._state = self._reset_cache.reset(self._tw, gamefile) if self._reset_cache else self._tw.reset()
         obs = self._state["feedback"]
         m = _TASK_RE.search(obs)
         params = task_params(gamefile)
