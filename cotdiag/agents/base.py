@@ -42,4 +42,4 @@ class BasePolicy:
         """Call :meth:`act` on each pair; override for real batching (e.g. LLM generation)."""
         if len(observations) != len(infos):
             raise ValueError(f"expected as many infos as observations, got {len(infos)} and {len(observations)}")
-        return [self.act(o, i) for o, i in zip(observations, infos)]
+        return [self.act(o, i) for o, i in zip(observations, infos, strict=True)]

@@ -92,7 +92,7 @@ def test_expert_wins_one_game_per_task_type_and_split():
         for tid in e.task_ids:
             picked.setdefault(tid.split("-")[0], tid)
         assert set(picked) == set(TASK_TYPES)
-        for ttype, tid in sorted(picked.items()):
+        for _ttype, tid in sorted(picked.items()):
             info = play_expert(e, tid)
             assert info["won"], f"expert lost {split}/{tid}"
             assert info["score"] == 1.0
