@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from cotdiag.agents.base import Policy
+from cotdiag.error import InvalidConfigError
 from cotdiag.records import EpisodeLog
 from cotdiag.stats import wilson_interval
 
@@ -41,7 +42,11 @@ def run_episode(
     normalized score in [0, 1]), ``return`` (sum of rewards), ``steps``, ``invalid_actions``,
     ``actions`` (list of the actions sent), ``truncated``, ``wall_time_s`` (seconds), ``error``
     (``None``, or the traceback text when the policy or env raised: the episode is then recorded as
-    failed so a run never stops on one bad episode).
+    failed so a run never stops on one bad episode), ``policy_time_s`` (seconds spent in
+    ``policy.act``), ``format_errors`` (steps whose ``info["parse_status"]`` is not ``"ok"``, see
+    :class:`cotdiag.wrappers.decoding.DecodingModeWrapper`) and ``step_stats`` (per-episode sums of
+    the numeric ``"stats/..."`` entries of each step's ``info`` and of ``policy.last_stats``, e.g.
+    ``{"stats/tokens": 812}``; the leaderboard reads ``stats/tokens`` and ``stats/revised``).
     """
     t0 = time.perf_counter()
     policy.reset(seed=seed)
@@ -50,16 +55,22 @@ def run_episode(
     total, invalid, steps = 0.0, 0, 0
     info: dict[str, Any] = {}
     truncated = False
+    policy_time, format_errors, step_stats = 0.0, 0, {}
     try:
         obs, info = env.reset(seed=seed, options={"task_id": task_id})
         done = False
         while not done:
+            t_act = time.perf_counter()
             action = policy.act(obs, info)
+            policy_time += time.perf_counter() - t_act
+            _add_step_stats(step_stats, policy)
             actions.append(action)
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             steps += 1
             invalid += int(bool(info.get("invalid_action", False)))
+            format_errors += int(info.get("parse_status", "ok") != "ok")
+            _add_step_stats(step_stats, info)
             done = terminated or truncated
     except Exception:  # recorded outcome, never a crash mid-run
         rec["error"] = traceback.format_exc(limit=5)
@@ -73,9 +84,20 @@ def run_episode(
         truncated=bool(truncated),
         actions=actions,
         wall_time_s=time.perf_counter() - t0,
+        policy_time_s=policy_time,
+        format_errors=format_errors,
+        step_stats=step_stats,
     )
     rec["return"] = total
     return rec
+
+
+def _add_step_stats(acc: dict[str, float], source: Any) -> None:
+    """Add the numeric ``"stats/..."`` entries of ``source`` (a dict, or ``source.last_stats``)."""
+    stats = source if isinstance(source, dict) else getattr(source, "last_stats", None)
+    for key, value in (stats or {}).items():
+        if str(key).startswith("stats/") and isinstance(value, (bool, int, float)):
+            acc[key] = acc.get(key, 0) + float(value)
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -119,6 +141,9 @@ def evaluate(
     max_episode_steps: int | None = None,
     make_env: Callable[..., gym.Env] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+    num_workers: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``policy`` on ``episodes`` episodes of ``env_id`` and write ``out_dir``.
 
@@ -136,14 +161,22 @@ def evaluate(
         max_episode_steps: overrides the registration's step limit.
         make_env: ``make_env(**kwargs) -> env`` instead of ``gym.make(env_id, ...)`` (wrapped envs).
         progress: called as ``progress(done, total)`` after each episode.
+        backend: ``"local"`` (episodes in this process, one env) or ``"ray"`` (episodes on Ray
+            actors, one env per actor; see :mod:`cotdiag.distributed`). Records are identical.
+        ray_address: Ray cluster address (``None``: start a local Ray instance); ``"ray"`` only.
+        num_workers: number of Ray actors (``None``: one per available CPU); ``"ray"`` only.
 
     Returns:
         The summary dict (see :func:`summarize`) plus ``env_id``, ``split``, ``policy``.
 
     Raises:
         cotdiag.error.ResultsMismatchError: ``out_dir`` holds a run with another configuration.
+        cotdiag.error.InvalidConfigError: ``backend`` is not ``"local"`` or ``"ray"``.
     """
     import json
+
+    if backend not in ("local", "ray"):
+        raise InvalidConfigError(f"expected backend in ['local', 'ray'], got {backend!r}")
 
     kwargs = dict(env_kwargs or {})
     if split is not None:
@@ -162,10 +195,18 @@ def evaluate(
     env = factory(**kwargs)
     try:
         plan = episode_plan(list(env.unwrapped.task_ids), episodes, seed)
-        for i, task_id, ep_seed in plan:
-            if log.done(i):
-                continue
-            rec = run_episode(env, policy, task_id, ep_seed)
+        todo = [p for p in plan if not log.done(p[0])]
+        if backend == "ray":  # one simulator per Ray actor, reused (cotdiag.distributed)
+            from cotdiag.distributed import ray_episodes
+
+            env.close()
+            results = ray_episodes(
+                todo, policy, env_id=env_id, env_kwargs=kwargs, max_episode_steps=max_episode_steps,
+                make_env=make_env, address=ray_address, num_workers=num_workers,
+            )
+        else:
+            results = ((i, run_episode(env, policy, task_id, ep_seed)) for i, task_id, ep_seed in todo)
+        for i, rec in results:
             rec.update(episode=i, env_id=env_id, split=split, policy=config["policy"])
             log.append(rec)
             if progress:

@@ -77,11 +77,21 @@ def evaluate(
     out: Path = typer.Option(Path("runs/evaluate"), help="Run directory (resumes if it exists)."),
     max_steps: int = typer.Option(None, help="Override the registration's max_episode_steps."),
     env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="Extra env kwarg KEY=VALUE (JSON value)."),
+    import_: list[str] = typer.Option(
+        [], "--import", help="User module (dotted name or .py path) that registers envs/policies."
+    ),
+    backend: str = typer.Option("local", help="Where episodes run: local | ray."),
+    ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
+    num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
 ) -> None:
     """Run POLICY on ENV and write OUT/episodes.jsonl (resumable) and OUT/summary.json."""
+    from cotdiag.plugins import import_user_modules
+
+    import_user_modules(import_)
     run_with_progress(
         env, policy, out, split=split, episodes=episodes, seed=seed,
         max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg),
+        backend=backend, ray_address=ray_address, num_workers=num_workers,
     )
 
 
