@@ -65,7 +65,7 @@ def _check_category(category: str) -> None:
         raise InvalidConfigError(f"expected category in {list(CATEGORIES)}, got {category!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_entries(category: str) -> tuple[dict[str, Any], ...]:
     """The prompt entries of ``category``, as BFCL's inference sees them (language hint included).
 
@@ -77,7 +77,7 @@ def load_entries(category: str) -> tuple[dict[str, Any], ...]:
     return tuple(_bfcl_utils().load_dataset_entry(category, include_prereq=False))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_ground_truth(category: str) -> dict[str, Any]:
     """``{entry_id: ground_truth}`` of ``category``; empty for the relevance categories.
 
@@ -107,7 +107,7 @@ def list_task_ids(split: str) -> list[str]:
     return [e["id"] for c in SPLITS[split] for e in load_entries(c)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _entries_by_id(category: str) -> dict[str, dict[str, Any]]:
     return {e["id"]: e for e in load_entries(category)}
 

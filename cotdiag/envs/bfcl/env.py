@@ -139,7 +139,7 @@ class BFCLEnv(TextEnv):
         spec = TaskSpec(task_id=task_id, task_type=category, task=str(first))
         if not self._multi:
             self._session = self._judge = None
-            self._single_expert = single_turn_expert(category, ground_truth)
+            self._single_expert = single_turn_expert(category, ground_truth, entry["function"])
             obs = self._turn_observation(entry["function"], entry["question"][0])
             return spec, self._transition(obs, expert_action=self._single_expert)
         long_context = "long_context" in category

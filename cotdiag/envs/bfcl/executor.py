@@ -41,7 +41,7 @@ def _backend_config() -> Any:
     return config
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def api_class(class_name: str) -> type:
     """The BFCL API class named ``class_name`` (``"GorillaFileSystem"``, ``"MathAPI"``, ...).
 
@@ -52,7 +52,7 @@ def api_class(class_name: str) -> type:
     return getattr(module, class_name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def public_methods(cls: type) -> frozenset[str]:
     """Names of the public functions defined on ``cls`` or its bases (not ``object``)."""
     return frozenset(

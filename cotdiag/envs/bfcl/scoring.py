@@ -125,7 +125,10 @@ class MultiTurnJudge:
             executed_steps: number of executed (non-empty) call steps in the turn.
             all_results: every result string the agent's calls produced so far, all turns.
         """
-        from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import response_checker, state_checker
+        from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import (
+            response_checker,
+            state_checker,
+        )
 
         t0 = time.perf_counter()
         try:
