@@ -1,0 +1,117 @@
+"""One forward and one backward pass that feed both the attention and the gradient analyses.
+
+:func:`attribute` runs the model once with eager attention and ``output_attentions=True`` on an
+:class:`~cotdiag.diagnostics.attention.EncodedExample`, computes the action-only loss, and takes
+``torch.autograd.grad`` of it with respect to the input embeddings and the ``o_proj`` inputs only
+(no parameter gradients are formed). Works with any Hugging Face causal LM whose attention modules
+have an ``o_proj`` submodule fed with the concatenated head outputs (Llama, Qwen2/3, Mistral,
+Gemma families); the model is switched to eager attention when needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from cotdiag.diagnostics.attention import EncodedExample, attention_shares
+from cotdiag.diagnostics.gradient import gradient_shares
+from cotdiag.error import InvalidConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+
+def use_eager_attention(model: Any) -> None:
+    """Switch ``model`` to eager attention (needed for ``output_attentions``) if it is not already."""
+    if getattr(model.config, "_attn_implementation", None) == "eager":
+        return
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
+    else:  # older transformers
+        model.config._attn_implementation = "eager"
+
+
+def attention_modules(model: Any) -> list[Any]:
+    """The attention modules (those with ``o_proj`` and ``v_proj``), in layer order.
+
+    Raises:
+        InvalidConfigError: none found (unsupported architecture).
+    """
+    mods = [m for _, m in model.named_modules() if hasattr(m, "o_proj") and hasattr(m, "v_proj")]
+    if not mods:
+        raise InvalidConfigError(
+            f"expected attention modules with o_proj/v_proj (Llama/Qwen/Mistral style), found none in {type(model).__name__}"
+        )
+    return mods
+
+
+def action_loss(logits: torch.Tensor, input_ids: torch.Tensor, action_positions: torch.Tensor) -> torch.Tensor:
+    """Action-only loss: ``Σ_{j∈action} −log softmax(logits[j−1])[x_j]`` (nats, scalar).
+
+    Args:
+        logits: ``FloatTensor [T, V]``.
+        input_ids: ``LongTensor [T]``.
+        action_positions: ``LongTensor [A]``.
+
+    Computed in float32 at least (float64 when the logits are float64).
+    """
+    import torch
+
+    x = logits[action_positions - 1]
+    lp = torch.log_softmax(x.to(torch.promote_types(x.dtype, torch.float32)), dim=-1)
+    return -lp.gather(-1, input_ids[action_positions].unsqueeze(-1)).sum()
+
+
+def attribute(
+    model: Any,
+    example: EncodedExample,
+    *,
+    top_k_percent: float = 10.0,
+    return_tensors: bool = False,
+) -> dict[str, Any]:
+    """Attention and gradient span shares of one example, with and without the first token.
+
+    Returns:
+        ``{"loss_nats": float, "span_lengths": {...}, "attention": {...}, "attention_no_sink":
+        {...}, "gradient": {...}, "gradient_no_sink": {...}}`` where the attention entries are
+        :func:`~cotdiag.diagnostics.attention.attention_shares` and the gradient entries
+        :func:`~cotdiag.diagnostics.gradient.gradient_shares` (``*_no_sink``: first token
+        excluded). With ``return_tensors=True`` also ``"tensors"``: ``attentions`` (per layer
+        ``[H, T, T]``), ``deltas`` (per layer ``[T, H, d_head]``) and ``embed_grad`` (``[T, d]``).
+    """
+    import torch
+
+    use_eager_attention(model)
+    mods = attention_modules(model)
+    captured: list[torch.Tensor] = []
+    hooks = [m.o_proj.register_forward_pre_hook(lambda _m, args: captured.append(args[0])) for m in mods]
+    dev = next(model.parameters()).device
+    ids = example.input_ids.to(dev)
+    try:
+        embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+        out = model(inputs_embeds=embeds, output_attentions=True, use_cache=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    if out.attentions is None or len(out.attentions) != len(captured):
+        raise InvalidConfigError("the model returned no attentions (needs eager attention)")
+    loss = action_loss(out.logits[0], ids[0], example.action_positions.to(dev))
+    grads = torch.autograd.grad(loss, [embeds, *captured])
+    attn = [a[0].detach().float().cpu() for a in out.attentions]
+    n_heads = attn[0].shape[0]
+    deltas = [g[0].detach().float().cpu().reshape(g.shape[1], n_heads, -1) for g in grads[1:]]
+    eg = grads[0][0].detach().float().cpu()
+    span_ids, rows = example.span_ids, example.rows
+    res: dict[str, Any] = {
+        "loss_nats": float(loss.detach()),
+        "span_lengths": example.span_lengths,
+        "attention": attention_shares(attn, span_ids, rows, top_k_percent=top_k_percent),
+        "attention_no_sink": attention_shares(attn, span_ids, rows, exclude_first=True, top_k_percent=top_k_percent),
+        "gradient": gradient_shares(attn, deltas, eg, span_ids, rows),
+        "gradient_no_sink": gradient_shares(attn, deltas, eg, span_ids, rows, exclude_first=True),
+    }
+    if return_tensors:
+        res["tensors"] = {"attentions": attn, "deltas": deltas, "embed_grad": eg}
+    return res

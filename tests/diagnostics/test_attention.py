@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from cotdiag.diagnostics.attribution import attribute
+from tests.diagnostics.tiny_models import example, prompt_only_model, random_model
+
+
+def test_prompt_only_model_gives_prompt_share_one():
+    res = attribute(prompt_only_model(), example())
+    for key in ("attention", "attention_no_sink"):
+        assert res[key]["mean"]["prompt"] == pytest.approx(1.0, abs=1e-6)
+        assert all(v == pytest.approx(1.0, abs=1e-6) for v in res[key]["per_layer"]["prompt"])
+        assert res[key]["topk_prompt_share"] == 1.0
+
+
+def test_uniform_attention_gives_length_fractions():
+    ex = example(n_prompt=7, n_cot=5, n_action=3)
+    res = attribute(prompt_only_model(uniform=True), ex)
+    rows = ex.rows.tolist()  # query rows 12, 13, 14 see 13, 14, 15 keys
+    expected = sum(7 / (t + 1) for t in rows) / len(rows)
+    expected_ns = sum(6 / t for t in rows) / len(rows)
+    assert res["attention"]["mean"]["prompt"] == pytest.approx(expected, abs=1e-5)
+    assert res["attention_no_sink"]["mean"]["prompt"] == pytest.approx(expected_ns, abs=1e-5)
+    cot = sum(5 / (t + 1) for t in rows) / len(rows)
+    assert res["attention"]["mean"]["cot"] == pytest.approx(cot, abs=1e-5)
+
+
+def test_shares_sum_to_one_on_random_model():
+    res = attribute(random_model(num_attention_heads=4, num_key_value_heads=2), example(seed=1))
+    for key in ("attention", "attention_no_sink"):
+        assert sum(res[key]["mean"].values()) == pytest.approx(1.0, abs=1e-5)
+        per = res[key]["per_layer"]
+        for layer in range(len(per["prompt"])):
+            assert sum(per[s][layer] for s in per) == pytest.approx(1.0, abs=1e-5)
+        assert 0.0 <= res[key]["topk_prompt_share"] <= 1.0
+    assert res["span_lengths"] == {"prompt": 7, "cot": 5, "action": 4}
+    assert torch.isfinite(torch.tensor(res["loss_nats"]))
