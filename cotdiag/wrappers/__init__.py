@@ -13,6 +13,8 @@ Stable entry points for policies and the dataset builder:
 
 from __future__ import annotations
 
+from cotdiag.wrappers.conflicting import ConflictingTraceWrapper
+from cotdiag.wrappers.decoding import FORMAT_ERROR_POLICIES, FORMAT_PENALTY, DecodingModeWrapper
 from cotdiag.wrappers.format import (
     ACTION_CLOSE,
     ACTION_OPEN,
@@ -41,6 +43,14 @@ from cotdiag.wrappers.parsing import (
     normalization_for,
     parse_response,
 )
+from cotdiag.wrappers.traces import (
+    SwapTraceSource,
+    TemplateTraceSource,
+    TraceContext,
+    TraceSource,
+    register_templates,
+    truncate,
+)
 
 __all__ = [
     "ACTION_CLOSE",
@@ -54,7 +64,17 @@ __all__ = [
     "REASONING_MODES",
     "THINK_CLOSE",
     "THINK_OPEN",
+    "FORMAT_ERROR_POLICIES",
+    "FORMAT_PENALTY",
     "ActionNormalization",
+    "ConflictingTraceWrapper",
+    "DecodingModeWrapper",
+    "SwapTraceSource",
+    "TemplateTraceSource",
+    "TraceContext",
+    "TraceSource",
+    "register_templates",
+    "truncate",
     "HistoryConfig",
     "HistoryStep",
     "ParseResult",

@@ -1,0 +1,355 @@
+"""Trace sources: reasoning traces that argue for a given action in a given state.
+
+A *trace source* is any callable ``source(ctx, action, rng) -> str | None`` (:class:`TraceSource`):
+``ctx`` describes the decision state (:class:`TraceContext`), ``action`` is the action the trace must
+argue for, ``rng`` a ``numpy.random.Generator`` for any random choice; ``None`` means the source
+cannot argue for that action (the caller then tries another action or skips the state). A source may
+also offer ``distractors(ctx, rng) -> list[str]``: candidate wrong actions where the env has no
+admissible list (BFCL).
+
+Shipped sources:
+
+* :class:`TemplateTraceSource`: templated rationales per environment family (ALFWorld, ScienceWorld,
+  BFCL, and a generic one), chosen by the env id (:data:`TEMPLATES`, extend with
+  :func:`register_templates`). The dataset builder uses the same templates to write CoT for expert
+  actions, so they reason from the goal and the state rather than restate the action.
+* :class:`SwapTraceSource`: real traces written for other states, looked up by their action.
+* any user callable (for example an LLM prompted to argue for ``action``).
+
+:func:`truncate` keeps a fraction of a trace's characters or tokens.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+TRUNCATION_UNITS: tuple[str, ...] = ("chars", "tokens")
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    """The decision state a trace is written for (built from the ``info`` contract).
+
+    Attributes:
+        task: goal text (``info["task"]``).
+        task_type: task family (``info["task_type"]``).
+        observation: the current observation (``info["env_observation"]`` or the raw observation).
+        admissible_actions: ``info["admissible_actions"]`` (``None`` where not enumerable).
+        expert_action: ``info["expert_action"]``.
+        past_actions: the actions taken earlier in the episode, oldest first.
+        info: the full ``info`` dict (env-specific keys, e.g. BFCL function docs).
+    """
+
+    task: str
+    task_type: str = ""
+    observation: str = ""
+    admissible_actions: Sequence[str] | None = None
+    expert_action: str | None = None
+    past_actions: Sequence[str] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any], observation: str = "", past_actions: Sequence[str] = ()) -> TraceContext:
+        """Build a context from an env ``info`` dict (missing keys get defaults)."""
+        return cls(
+            task=str(info.get("task", "")), task_type=str(info.get("task_type", "")),
+            observation=str(info.get("env_observation", observation)),
+            admissible_actions=info.get("admissible_actions"), expert_action=info.get("expert_action"),
+            past_actions=tuple(past_actions), info=dict(info),
+        )
+
+
+@runtime_checkable
+class TraceSource(Protocol):
+    """``source(ctx, action, rng) -> str | None``: a trace arguing for ``action``, or ``None``."""
+
+    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None: ...
+
+
+def truncate(trace: str, fraction: float, unit: str = "chars", tokenizer: Any = None) -> str:
+    """Keep the first ``fraction`` of ``trace``.
+
+    Args:
+        trace: the full trace.
+        fraction: in ``[0, 1]``; the kept length is ``round(fraction * n)`` units.
+        unit: ``"chars"`` (Python characters) or ``"tokens"``: the tokenizer's tokens when a
+            ``tokenizer`` with ``encode``/``decode`` (Hugging Face) is given, else whitespace-separated
+            words (the whitespace after a kept word is kept, the trailing one stripped).
+        tokenizer: optional tokenizer for ``unit="tokens"``.
+
+    Returns:
+        The truncated trace (``""`` for ``fraction=0``, ``trace`` for ``fraction=1``).
+
+    Raises:
+        ValueError: ``fraction`` outside ``[0, 1]`` or unknown ``unit``.
+
+    Example:
+        >>> truncate("the mug is on the desk", 0.5, "tokens")
+        'the mug is'
+        >>> truncate("abcd", 0.25)
+        'a'
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"expected fraction in [0, 1], got {fraction!r}")
+    if unit not in TRUNCATION_UNITS:
+        raise ValueError(f"expected unit in {list(TRUNCATION_UNITS)}, got {unit!r}")
+    if fraction == 1.0:
+        return trace
+    if unit == "chars":
+        return trace[: round(fraction * len(trace))]
+    if tokenizer is not None:
+        ids = tokenizer.encode(trace, add_special_tokens=False)
+        return tokenizer.decode(ids[: round(fraction * len(ids))])
+    words = re.findall(r"\S+\s*", trace)
+    return "".join(words[: round(fraction * len(words))]).rstrip()
+
+
+# ---------------------------------------------------------------- templates
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _listing(items: Sequence[str]) -> str:
+    items = list(dict.fromkeys(items))
+    if not items:
+        return ""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+_ALF_GOAL = re.compile(
+    r"(?:put|find|heat|cool|clean|examine|look at)\s+(?:a |an |some |two |the )?(?:clean |hot |cool |cold )?"
+    r"(?P<obj>[a-z]+)(?:.*?\b(?:in|on|under|with)\s+(?:the |a )?(?P<rec>[a-z]+))?",
+)
+
+
+class ALFWorldTraces:
+    """Templated rationales for ALFWorld commands (go to, take, move/put, open, clean/heat/cool, use, ...).
+
+    They cite the goal object and receptacle parsed from the task text, the places already visited
+    (``go to`` actions in ``ctx.past_actions``) and what the observation shows.
+    """
+
+    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
+        m = _ALF_GOAL.search(ctx.task.lower())
+        obj = m.group("obj") if m else "object"
+        rec = (m.group("rec") if m else None) or "its destination"
+        visited = [a[6:] for a in ctx.past_actions if a.startswith("go to ")]
+        seen = f"I have already checked {_listing(visited[-3:])}. " if visited else ""
+        words = action.split()
+        verb = words[0] if words else ""
+        if action.startswith("go to "):
+            place = action[6:]
+            if rec in place:
+                return _pick(rng, [
+                    f"I need to end up at the {rec} with the {obj}. {seen}The {place} is where the task wants it, so I should head there now.",
+                    f"The goal mentions the {rec}. {seen}Getting to {place} is the next step toward placing the {obj}.",
+                ])
+            return _pick(rng, [
+                f"The task needs a {obj}. {seen}I have not looked at {place} yet, and a {obj} could plausibly be there, so it is worth checking next.",
+                f"I still have to find a {obj}. {seen}{place.capitalize()} is a likely spot I haven't searched, so I'll go there.",
+                f"Nothing so far shows a {obj}. {seen}Searching {place} next covers a new location.",
+            ])
+        if verb == "take":
+            return _pick(rng, [
+                f"The observation shows a {obj} here, which is what the task is about. I should pick it up before doing anything else with it.",
+                f"I found the item I was looking for. Holding it is required before I can bring it to the {rec}.",
+            ])
+        if verb in ("move", "put"):
+            return _pick(rng, [
+                f"I am holding the {obj} and I am at the {rec}. Placing it here should complete the goal.",
+                f"This is the {rec} the task mentioned, and I have the {obj} with me, so I can set it down now.",
+            ])
+        if verb == "open":
+            return f"The {action[5:]} is closed, and the {obj} might be inside. Opening it lets me see its contents."
+        if verb == "close":
+            return f"I am done with the {action[6:]}; closing it keeps things tidy before I move on."
+        if verb in ("clean", "heat", "cool"):
+            state = {"clean": "clean", "heat": "hot", "cool": "cool"}[verb]
+            return _pick(rng, [
+                f"The task asks for a {state} {obj}. I am holding it next to the right appliance, so I should {verb} it here before placing it.",
+                f"Before the {obj} can go to the {rec} it must be {state}; this appliance can do that now.",
+            ])
+        if verb == "use":
+            return f"The task is to look at the {obj} under a light. Turning on the {action[4:]} gives me the light I need."
+        if verb == "examine":
+            return f"I want to be sure what is at {action[8:]} before acting; examining it gives more detail about the {obj}."
+        if action == "inventory":
+            return "I am not sure what I am carrying right now. Checking my inventory avoids a wasted move."
+        if action == "look":
+            return "I should get my bearings first: looking around tells me which places and objects are nearby."
+        return None
+
+
+class ScienceWorldTraces:
+    """Templated rationales for ScienceWorld actions (move between rooms, pick up, focus, use, ...)."""
+
+    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
+        task = ctx.task.strip().rstrip(".")
+        short = task.split(".")[0]
+        words = action.split()
+        verb = words[0] if words else ""
+        if verb in ("go", "teleport") or action.startswith("open door"):
+            place = words[-1]
+            return _pick(rng, [
+                f"The task is: {short}. The things I need are probably not all in this room; the {place} is a likely place to find the equipment.",
+                f"To make progress on '{short}' I need a different location. Moving toward the {place} gets me closer to the materials.",
+            ])
+        if action.startswith("pick up"):
+            thing = action[8:]
+            return f"I will need the {thing} for this experiment, and it is within reach here. Carrying it lets me use it wherever the task happens."
+        if action.startswith("focus on"):
+            thing = action[9:]
+            return f"The task asks me to identify the right item. From the observation, the {thing} matches what the task describes, so this is the one to signal."
+        if verb in ("use", "activate", "deactivate", "connect", "pour", "mix", "move"):
+            return _pick(rng, [
+                f"The goal is to {short[0].lower() + short[1:]}. The next physical step is to {verb} the relevant objects so the experiment moves forward.",
+                f"Everything I need is here. Doing '{verb}' now changes the state the task depends on.",
+            ])
+        if verb == "wait":
+            return "The process I started needs time to take effect. Waiting lets the state change before I check it."
+        if verb in ("look", "read", "examine", "inventory"):
+            return "I should check the current state before acting, so I don't miss an object the task needs."
+        return None
+
+
+class BFCLTraces:
+    """Templated rationales for BFCL function calls (``name(arg=value, ...)``), from the arguments.
+
+    ``distractors`` proposes plausible wrong calls: another value for one argument, a dropped
+    argument, or another available function (``info["functions"]`` names, when the env provides them).
+    """
+
+    @staticmethod
+    def _parse(action: str) -> tuple[str, dict[str, Any]] | None:
+        try:
+            node = ast.parse(action.strip(), mode="eval").body
+        except (SyntaxError, ValueError):
+            return None
+        if not isinstance(node, ast.Call):
+            return None
+        name = ast.unparse(node.func)
+        args = {}
+        for kw in node.keywords:
+            try:
+                args[kw.arg or "**"] = ast.literal_eval(kw.value)
+            except ValueError:
+                args[kw.arg or "**"] = ast.unparse(kw.value)
+        return name, args
+
+    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
+        parsed = self._parse(action)
+        if parsed is None:
+            return None
+        name, args = parsed
+        req = ctx.task.strip().split("\n")[0][:200]
+        if not args:
+            return f"The request is: {req} The {name} function needs no arguments, and calling it gives the information the answer depends on."
+        facts = "; ".join(f"the {k.replace('_', ' ')} is {v!r}" for k, v in args.items())
+        return _pick(rng, [
+            f"The user asks: {req} Reading the request, {facts}. {name} is the function that handles this, so I can fill its parameters from those details.",
+            f"To answer '{req}' I need a function call. From the request, {facts}; {name} takes exactly these, so that is the call to make.",
+        ])
+
+    def distractors(self, ctx: TraceContext, rng: np.random.Generator) -> list[str]:
+        """Plausible wrong calls near ``ctx.expert_action`` (may be empty)."""
+        parsed = self._parse(ctx.expert_action or "")
+        if parsed is None:
+            return []
+        name, args = parsed
+        out = []
+
+        def call(n: str, a: dict[str, Any]) -> str:
+            return f"{n}(" + ", ".join(f"{k}={v!r}" for k, v in a.items()) + ")"
+
+        for k, v in args.items():
+            if isinstance(v, bool):
+                out.append(call(name, {**args, k: not v}))
+            elif isinstance(v, (int, float)):
+                out.append(call(name, {**args, k: v * 2 if v else 1}))
+            elif isinstance(v, str) and v:
+                out.append(call(name, {**args, k: v.upper() if v != v.upper() else v.lower()}))
+            if len(args) > 1:
+                out.append(call(name, {kk: vv for kk, vv in args.items() if kk != k}))
+        for other in ctx.info.get("functions") or []:
+            other_name = other.get("name") if isinstance(other, dict) else str(other)
+            if other_name and other_name != name:
+                out.append(call(other_name, args))
+        return [d for d in dict.fromkeys(out) if d != ctx.expert_action]
+
+
+class GenericTraces:
+    """A rationale for any action in any env that fills the ``info`` contract."""
+
+    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
+        obs = ctx.observation.strip().splitlines()[-1][:160] if ctx.observation.strip() else "the current state"
+        return _pick(rng, [
+            f"My goal: {ctx.task.strip()} Right now: {obs} Taking '{action}' is the move that best advances the goal from here.",
+            f"Given the goal ({ctx.task.strip()}) and what I see ({obs}), the most useful next step is '{action}'.",
+        ])
+
+
+#: Template sources by env id (an env not listed uses :class:`GenericTraces`).
+TEMPLATES: dict[str, TraceSource] = {
+    "CoTDiag-ALFWorld-v0": ALFWorldTraces(),
+    "CoTDiag-ScienceWorld-v0": ScienceWorldTraces(),
+    "CoTDiag-BFCL-v0": BFCLTraces(),
+}
+
+
+def register_templates(env_id: str, source: TraceSource) -> None:
+    """Use ``source`` as the templated trace source of ``env_id``."""
+    TEMPLATES[env_id] = source
+
+
+class TemplateTraceSource:
+    """The templated source of one env: :data:`TEMPLATES` ``[env_id]``, falling back to generic.
+
+    Args:
+        env_id: the registered id (``env.spec.id``); ``None`` uses :class:`GenericTraces`.
+    """
+
+    def __init__(self, env_id: str | None = None) -> None:
+        self.env_id = env_id
+        self.family: TraceSource = TEMPLATES.get(env_id or "", GenericTraces())
+        self._generic = GenericTraces()
+
+    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
+        trace = self.family(ctx, action, rng)
+        return trace if trace is not None else self._generic(ctx, action, rng)
+
+    def distractors(self, ctx: TraceContext, rng: np.random.Generator) -> list[str]:
+        """The family's distractor proposals (empty when it has none)."""
+        fn: Callable | None = getattr(self.family, "distractors", None)
+        return list(fn(ctx, rng)) if fn is not None else []
+
+
+class SwapTraceSource:
+    """Real traces written for other states, looked up by the action they argued for.
+
+    Args:
+        pool: ``(action, trace)`` or ``(action, trace, state_key)`` items (e.g. from a CoT dataset);
+            a trace whose ``state_key`` equals ``ctx.info.get("state_key")`` is never returned, so a
+            state never receives its own trace.
+    """
+
+    def __init__(self, pool: Iterable[tuple[str, ...]]) -> None:
+        self._by_action: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        for item in pool:
+            action, trace, *key = item
+            self._by_action[action].append((trace, key[0] if key else None))
+
+    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
+        own = ctx.info.get("state_key")
+        options = [t for t, k in self._by_action.get(action, ()) if k is None or k != own]
+        return options[int(rng.integers(len(options)))] if options else None
+
+    def actions(self) -> list[str]:
+        """The actions the pool has traces for."""
+        return list(self._by_action)
