@@ -112,6 +112,7 @@ def policy_backend(policy: Any, fmt: ResponseFormat = DEFAULT_FORMAT, batch_size
 
     ``complete`` calls ``policy.act_batch(prompts, [{"prefill": p}, ...])`` in batches of
     ``batch_size``; the policy must return the raw completion after the prefill. ``score`` uses
+    ``policy.score_batch(prompts, continuations, prefills=...)`` (``HFPolicy``) or
     ``policy.score(prompt, continuation, prefill=...)`` when the policy has one (its result may be a
     float or a dict/object with a summed log-prob, see :func:`_summed_logprob`).
     """
@@ -124,7 +125,13 @@ def policy_backend(policy: Any, fmt: ResponseFormat = DEFAULT_FORMAT, batch_size
         return out
 
     score: ScoreFn | None = None
-    if callable(getattr(policy, "score", None)):
+    if callable(getattr(policy, "score_batch", None)):
+
+        def score(prompts: Sequence[str], prefills: Sequence[str], conts: Sequence[str]) -> list[float]:
+            res = policy.score_batch(list(prompts), list(conts), prefills=list(prefills))
+            return [_summed_logprob(r) for r in res]
+
+    elif callable(getattr(policy, "score", None)):
 
         def score(prompts: Sequence[str], prefills: Sequence[str], conts: Sequence[str]) -> list[float]:
             return [

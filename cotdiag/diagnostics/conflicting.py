@@ -104,6 +104,52 @@ def callable_source(
     return source
 
 
+def _parse_prompt(prompt: str) -> tuple[str, str]:
+    """``(task, observation)`` from a prompt rendered by :func:`cotdiag.wrappers.history.render_prompt`."""
+    task = ""
+    for line in prompt.splitlines():
+        if line.startswith("Task: "):
+            task = line[len("Task: "):]
+            break
+    obs = prompt.split("Current observation:\n", 1)[-1].split("\n\nAdmissible actions:", 1)[0]
+    return task, obs
+
+
+def templated_source(env_id: str | None, normalize: Normalizer = normalize_whitespace) -> TraceSource:
+    """Trace source that writes a templated rationale for a distractor a2 (``cotdiag.wrappers.traces``).
+
+    a2 is drawn from the state's ``admissible_actions`` (dataset column) other than a1, in a seeded
+    order, until :class:`cotdiag.wrappers.traces.TemplateTraceSource` of ``env_id`` returns a trace.
+    The trace context (task, current observation, past actions) is read from the state's rendered
+    prompt (the layout of :func:`cotdiag.wrappers.history.render_prompt`) and ``actions_before``.
+    States without admissible actions are skipped.
+    """
+    import numpy as np
+
+    from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext
+
+    writer = TemplateTraceSource(env_id)
+
+    def source(i: int, state: Mapping[str, Any], a1: str, rng: random.Random) -> tuple[str, str] | None:
+        a1n = normalize(a1)
+        pool = sorted({c for c in (state.get("admissible_actions") or []) if normalize(c) != a1n})
+        rng.shuffle(pool)
+        task, obs = _parse_prompt(state["prompt"])
+        ctx = TraceContext(
+            task=task, task_type=str(state.get("task_type", "")), observation=obs,
+            admissible_actions=list(state.get("admissible_actions") or []) or None,
+            past_actions=tuple(state.get("actions_before") or ()),
+        )
+        nrng = np.random.default_rng(rng.randrange(2**32))
+        for a2 in pool:
+            trace = writer(ctx, a2, nrng)
+            if trace:
+                return a2, trace
+        return None
+
+    return source
+
+
 def run_conflicting(
     backend: Backend,
     states: Sequence[Mapping[str, Any]],

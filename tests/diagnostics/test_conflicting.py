@@ -65,3 +65,16 @@ def test_swap_source_never_returns_a1_and_is_seeded():
     assert picks1 == picks2
     for s, (a2, t2) in zip(states, picks1):
         assert a2 != s["action"] and a2 in t2
+
+
+def test_templated_source_on_rendered_prompt():
+    from cotdiag.diagnostics.conflicting import templated_source
+    from cotdiag.wrappers.history import render_prompt
+
+    prompt = render_prompt("put a clean mug in coffeemachine.", "You arrive at desk 1. On the desk 1, you see a mug 1.")
+    state = {"prompt": prompt, "admissible_actions": ["take mug 1 from desk 1", "go to sinkbasin 1", "look"],
+             "actions_before": ["go to desk 1"], "task_type": "pick_clean_then_place_in_recep"}
+    src = templated_source("CoTDiag-ALFWorld-v0")
+    a2, t2 = src(0, state, "take mug 1 from desk 1", random.Random(0))
+    assert a2 in ("go to sinkbasin 1", "look") and t2
+    assert src(0, {**state, "admissible_actions": ["look"]}, "look", random.Random(0)) is None

@@ -1,0 +1,47 @@
+import gymnasium as gym
+
+from cotdiag.diagnostics.online import run_online, summarize_online
+
+
+class CoinEnv(gym.Env):
+    """One-step env over 4 tasks: action 'win' wins (the prompt says which mode it is in)."""
+
+    observation_space = gym.spaces.Text(100)
+    action_space = gym.spaces.Text(100)
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.task_ids = ["a", "b", "c", "d"]
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.task = options["task_id"]
+        return f"{self.mode}:{self.task}", {"task_type": "t", "won": False, "score": 0.0}
+
+    def step(self, action):
+        won = action == "win"
+        return "", float(won), True, False, {"task_type": "t", "won": won, "score": float(won)}
+
+
+class Scripted:
+    name = "scripted"
+
+    def reset(self, seed=None):
+        pass
+
+    def act(self, obs, info):
+        mode, task = obs.split(":")
+        return "win" if (mode == "cot" or task in "ab") else "lose"
+
+
+def test_same_plan_and_known_gap():
+    recs = run_online(CoinEnv, Scripted(), episodes=8, seed=1)
+    assert [(r["task_id"], r["seed"]) for r in recs["prompt"]] == [(r["task_id"], r["seed"]) for r in recs["cot"]]
+    out = summarize_online(recs)
+    assert out["online/cot/success_rate"]["value"] == 1.0
+    assert out["online/prompt/success_rate"]["value"] == 0.5
+    assert out["online/cot_advantage_success"]["value"] == 0.5
+    assert out["online/cot_advantage_success"]["n"] == 8
+    lo, hi = out["online/cot_advantage_success"]["ci95"]
+    assert 0.0 < lo <= 0.5 <= hi <= 1.0
+    assert out["online/prompt/mean_steps"]["value"] == 1.0
