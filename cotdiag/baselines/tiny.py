@@ -66,6 +66,11 @@ class TinyModelConfig:
             )
 
 
+#: A much smaller model for unit tests and benchmarks (about 0.1M parameters plus embeddings).
+MICRO_CONFIG = TinyModelConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048)
+
+
 def train_tokenizer(
     texts: Iterable[str], vocab_size: int = 4096, response_format: ResponseFormat = DEFAULT_FORMAT
 ) -> PreTrainedTokenizerBase:
