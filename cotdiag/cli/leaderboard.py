@@ -1,0 +1,78 @@
+"""``cotdiag leaderboard run`` and ``cotdiag leaderboard show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cotdiag.cli import app
+
+console = Console()
+leaderboard_app = typer.Typer(help="Compare policies on a pinned suite.", no_args_is_help=True)
+app.add_typer(leaderboard_app, name="leaderboard")
+
+
+@leaderboard_app.command("run")
+def run(
+    suite: str = typer.Option("default", help="Built-in suite (default, smoke) or a suite .toml/.json."),
+    policies: Path = typer.Option(..., help="Policies file (.toml, .json, .yaml)."),  # noqa: B008
+    out: Path = typer.Option(Path("runs/leaderboard"), help="Leaderboard directory (resumes)."),  # noqa: B008
+    import_: list[str] = typer.Option(  # noqa: B008
+        [], "--import", help="User module (dotted name or .py path) that registers envs/policies."
+    ),
+    backend: str = typer.Option("local", help="Where episodes run: local | ray."),
+    ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
+    num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
+) -> None:
+    """Play every (policy, suite entry, decoding mode) cell into OUT, then render the tables."""
+    import cotdiag  # noqa: F401  (registers envs)
+    from cotdiag.leaderboard import get_suite, load_policies
+    from cotdiag.leaderboard.run import run_leaderboard
+    from cotdiag.plugins import import_user_modules
+
+    import_user_modules(import_)
+    the_suite = get_suite(suite)
+    configs = load_policies(policies)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done)
+
+        statuses = run_leaderboard(the_suite, configs, out, backend=backend, ray_address=ray_address,
+                                   num_workers=num_workers, progress=progress)
+    table = Table(title=f"suite {the_suite.name} v{the_suite.version}")
+    for col in ("policy", "env", "split", "mode", "status", "episodes", "success rate", "reason"):
+        table.add_column(col)
+    for s in statuses:
+        rate = "" if s.success_rate is None else f"{s.success_rate:.3f}"
+        style = {"done": None, "skipped": "yellow", "failed": "red"}[s.status]
+        table.add_row(s.policy, s.env_id, s.split, s.mode, s.status, str(s.episodes), rate, s.reason, style=style)
+    console.print(table)
+    _show(out)
+
+
+def _show(out: Path) -> None:
+    from cotdiag.leaderboard.render import render
+
+    paths = render(out)
+    console.print(paths["markdown"].read_text())
+    console.print("  ".join(f"{k}: {v}" for k, v in paths.items()))
+
+
+@leaderboard_app.command("show")
+def show(out: Path = typer.Argument(..., help="Leaderboard directory.")) -> None:  # noqa: B008
+    """Write OUT/leaderboard.md, OUT/leaderboard.html and OUT/cot_advantage.png and print the table."""
+    if not (out / "leaderboard.sqlite").exists():
+        console.print(f"[red]no leaderboard.sqlite in {out}[/red]")
+        raise typer.Exit(1)
+    _show(out)

@@ -1,0 +1,236 @@
+"""Leaderboard tables: Markdown, a static HTML page with a sortable table, and a PNG plot.
+
+One row per (policy, env, split, environment versions). Columns (units in the names):
+
+================================ ==============================================================
+column                           definition
+================================ ==============================================================
+``prompt success (%)``           episodes won in prompt mode / episodes, x100
+``CoT success (%)``              the same in CoT mode
+``CoT advantage (pp)``           CoT success - prompt success, in percentage points (PAPER.md,
+                                 online CoT advantage)
+``revision rate (%)``            steps where the CoT action differs from the prompt action on the
+                                 same state (``info["stats/revised"]`` summed, reported by
+                                 policies that decode both modes) / CoT steps; ``—`` when not
+                                 reported
+``invalid format (% steps)``     steps whose response did not parse (``parse_status != "ok"``),
+                                 both modes
+``tokens/step``                  generated tokens (``stats/tokens``) / steps; ``—`` when not
+                                 reported (non-LLM policies)
+``latency (ms/step)``            time in ``policy.act`` / steps, in milliseconds
+================================ ==============================================================
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from cotdiag.leaderboard.store import ResultStore
+
+#: (key, column title, format) of the table, in order.
+COLUMNS: list[tuple[str, str, str]] = [
+    ("policy", "policy", "s"),
+    ("env_id", "env", "s"),
+    ("split", "split", "s"),
+    ("domain", "domain", "s"),
+    ("episodes", "episodes (all modes)", "d"),
+    ("prompt_success_pct", "prompt success (%)", ".1f"),
+    ("cot_success_pct", "CoT success (%)", ".1f"),
+    ("cot_advantage_pp", "CoT advantage (pp)", "+.1f"),
+    ("revision_rate_pct", "revision rate (%)", ".1f"),
+    ("invalid_format_pct", "invalid format (% steps)", ".1f"),
+    ("tokens_per_step", "tokens/step", ".1f"),
+    ("latency_ms_per_step", "latency (ms/step)", ".2f"),
+    ("versions", "versions", "s"),
+]
+
+
+def _pct(num: float | None, den: float) -> float | None:
+    return None if num is None or not den else 100.0 * num / den
+
+
+def leaderboard_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge the per-mode cells of :meth:`ResultStore.cells` into table rows (see module docstring)."""
+    groups: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for c in cells:
+        groups[(c["policy"], c["env_id"], c["split"], c["domain"], c["versions_hash"], c["config_hash"])][c["mode"]] = c
+    rows = []
+    for (policy, env_id, split, domain, vhash, _), modes in groups.items():
+        p, c = modes.get("prompt"), modes.get("cot")
+        all_cells = list(modes.values())
+        steps = sum(x["steps"] for x in all_cells)
+        tokens = [x["tokens"] for x in all_cells if x["tokens"] is not None]
+        ps = _pct(p["successes"], p["episodes"]) if p else None
+        cs = _pct(c["successes"], c["episodes"]) if c else None
+        rows.append({
+            "policy": policy, "env_id": env_id, "split": split, "domain": domain,
+            "episodes": sum(x["episodes"] for x in all_cells),
+            "prompt_success_pct": ps, "cot_success_pct": cs,
+            "cot_advantage_pp": cs - ps if ps is not None and cs is not None else None,
+            "revision_rate_pct": _pct(c["revised"], c["steps"]) if c else None,
+            "invalid_format_pct": _pct(sum(x["format_errors"] for x in all_cells), steps),
+            "tokens_per_step": sum(tokens) / steps if tokens and steps else None,
+            "latency_ms_per_step": 1000.0 * sum(x["policy_time_s"] or 0.0 for x in all_cells) / steps if steps else None,
+            "versions": vhash,
+            "versions_detail": json.loads(all_cells[0]["versions"]),
+        })
+    rows.sort(key=lambda r: (r["env_id"], r["domain"], r["split"], -(r["cot_success_pct"] or 0.0), r["policy"]))
+    return rows
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return format(value, fmt) if fmt != "s" else str(value)
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    """A GitHub Markdown table of ``rows``."""
+    lines = ["| " + " | ".join(t for _, t, _ in COLUMNS) + " |",
+             "|" + "|".join("---" if f == "s" else "---:" for *_, f in COLUMNS) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r[k], f) for k, _, f in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_SORT_JS = """
+function sortTable(key, dir) {
+  const table = document.getElementById('leaderboard');
+  const ths = Array.from(table.tHead.rows[0].cells);
+  const idx = ths.findIndex(th => th.dataset.key === key);
+  if (idx < 0) return;
+  const numeric = ths[idx].dataset.type === 'num';
+  const body = table.tBodies[0];
+  const rows = Array.from(body.rows);
+  const val = r => { const v = r.cells[idx].dataset.value;
+    return numeric ? (v === '' ? -Infinity : parseFloat(v)) : v.toLowerCase(); };
+  rows.sort((a, b) => (val(a) < val(b) ? -1 : val(a) > val(b) ? 1 : 0) * (dir === 'desc' ? -1 : 1));
+  rows.forEach(r => body.appendChild(r));
+  ths.forEach(th => th.removeAttribute('aria-sort'));
+  ths[idx].setAttribute('aria-sort', dir === 'desc' ? 'descending' : 'ascending');
+  table.dataset.sortKey = key; table.dataset.sortDir = dir;
+}
+document.querySelectorAll('#leaderboard th').forEach(th => th.addEventListener('click', () => {
+  const t = document.getElementById('leaderboard');
+  const dir = t.dataset.sortKey === th.dataset.key && t.dataset.sortDir === 'desc' ? 'asc' : 'desc';
+  sortTable(th.dataset.key, dir);
+}));
+const m = /sort=([\\w]+)(?:&dir=(asc|desc))?/.exec(location.hash);
+if (m) sortTable(m[1], m[2] || 'desc');
+"""
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; }
+th { background: #f0f0f0; cursor: pointer; user-select: none; }
+th[aria-sort=descending]::after { content: " \\25BC"; } th[aria-sort=ascending]::after { content: " \\25B2"; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.ood td { background: #fff8ee; }
+"""
+
+
+def to_html(rows: list[dict[str, Any]], *, title: str, plot: str | None, notes: list[str]) -> str:
+    """A self-contained HTML page: sortable table (click a header, or ``#sort=KEY&dir=asc``)."""
+    head = "".join(
+        f'<th data-key="{k}" data-type="{"str" if f == "s" else "num"}">{html.escape(t)}</th>'
+        for k, t, f in COLUMNS
+    )
+    body = []
+    for r in rows:
+        tds = []
+        for k, _, f in COLUMNS:
+            v = r[k]
+            raw = "" if v is None else (str(v) if f == "s" else repr(float(v)))
+            cls = "" if f == "s" else ' class="num"'
+            tip = f' title="{html.escape(json.dumps(r["versions_detail"]))}"' if k == "versions" else ""
+            tds.append(f'<td{cls} data-value="{html.escape(raw)}"{tip}>{html.escape(_fmt(v, f))}</td>')
+        body.append(f'<tr class="{r["domain"]}">{"".join(tds)}</tr>')
+    img = f'<h2>CoT advantage per policy</h2><img src="{html.escape(plot)}" alt="CoT advantage per policy">' if plot else ""
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p>Click a column header to sort. In-domain rows are white, out-of-domain rows are shaded.</p>
+<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
+{img}{"<h2>Cells not run</h2><ul>" + note_html + "</ul>" if notes else ""}
+<script>{_SORT_JS}</script></body></html>
+"""
+
+
+def plot_cot_advantage(rows: list[dict[str, Any]], path: Path) -> bool:
+    """Bar chart of the mean CoT advantage (pp) per policy, in-domain vs out-of-domain.
+
+    Returns:
+        ``False`` (and writes nothing) when no row has a CoT advantage.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    data: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["cot_advantage_pp"] is not None:
+            data[r["policy"]][r["domain"]].append(r["cot_advantage_pp"])
+    if not data:
+        return False
+    policies = sorted(data)
+    x = np.arange(len(policies))
+    fig, ax = plt.subplots(figsize=(max(4, 1.4 * len(policies) + 2), 3.5))
+    for off, dom, color in ((-0.2, "id", "#4c72b0"), (0.2, "ood", "#dd8452")):
+        vals = [float(np.mean(data[p][dom])) if data[p][dom] else 0.0 for p in policies]
+        ax.bar(x + off, vals, width=0.4, label="in-domain" if dom == "id" else "out-of-domain", color=color)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, policies, rotation=20, ha="right")
+    ax.set_ylabel("CoT advantage (pp)")
+    ax.set_title("CoT success - prompt success, mean over envs")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def render(out_dir: str | Path) -> dict[str, Path]:
+    """Write ``leaderboard.md``, ``leaderboard.html`` and ``cot_advantage.png`` in ``out_dir``.
+
+    Returns:
+        ``{"markdown": path, "html": path, "plot": path}`` (``plot`` absent without data).
+
+    Raises:
+        FileNotFoundError: ``out_dir`` holds no ``leaderboard.sqlite``.
+    """
+    from cotdiag.leaderboard.run import DB_NAME
+
+    out = Path(out_dir)
+    db = out / DB_NAME
+    if not db.exists():
+        raise FileNotFoundError(f"no {DB_NAME} in {out} (run `cotdiag leaderboard run --out {out}` first)")
+    with ResultStore(db) as store:
+        rows = leaderboard_rows(store.cells())
+    notes = []
+    status = out / "status.json"
+    if status.exists():
+        st = json.loads(status.read_text())
+        notes = [f"{c['policy']} / {c['env_id']} {c['split']} / {c['mode']}: {c['status']} ({c['reason']})"
+                 for c in st.get("cells", []) if c["status"] != "done"]
+    paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
+    plot = out / "cot_advantage.png"
+    has_plot = plot_cot_advantage(rows, plot)
+    if has_plot:
+        paths["plot"] = plot
+    md = "# Leaderboard\n\n" + to_markdown(rows)
+    if notes:
+        md += "\nNot run:\n\n" + "".join(f"- {n}\n" for n in notes)
+    if has_plot:
+        md += "\n![CoT advantage per policy](cot_advantage.png)\n"
+    paths["markdown"].write_text(md)
+    paths["html"].write_text(to_html(rows, title="CoTDiag leaderboard", plot=plot.name if has_plot else None, notes=notes))
+    return paths
