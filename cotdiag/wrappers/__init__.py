@@ -13,6 +13,7 @@ Stable entry points for policies and the dataset builder:
 
 from __future__ import annotations
 
+from cotdiag.wrappers.admissible import AdmissibleActionWrapper, hashed_bag_of_words
 from cotdiag.wrappers.conflicting import ConflictingTraceWrapper
 from cotdiag.wrappers.decoding import FORMAT_ERROR_POLICIES, FORMAT_PENALTY, DecodingModeWrapper
 from cotdiag.wrappers.format import (
@@ -67,6 +68,8 @@ __all__ = [
     "FORMAT_ERROR_POLICIES",
     "FORMAT_PENALTY",
     "ActionNormalization",
+    "AdmissibleActionWrapper",
+    "hashed_bag_of_words",
     "ConflictingTraceWrapper",
     "DecodingModeWrapper",
     "SwapTraceSource",
