@@ -115,3 +115,40 @@ def attribute(
     if return_tensors:
         res["tensors"] = {"attentions": attn, "deltas": deltas, "embed_grad": eg}
     return res
+
+
+def summarize_attribution(results: list[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
+    """Mean over examples of :func:`attribute` results, each with n and a bootstrap 95% CI.
+
+    Keys (``{sink}`` is ``""`` with all positions, ``"_no_sink"`` with the first token excluded):
+    ``attention{sink}/{span}_share`` (mean over examples of the layer-and-head-averaged share),
+    ``attention{sink}/topk_prompt_share``, ``gradient{sink}/value_path_{span}_share``,
+    ``gradient{sink}/embedding_{span}_share``; and per-layer lists under
+    ``per_layer/attention{sink}/{span}`` and ``per_layer/gradient{sink}/{span}`` (means over
+    examples, one number per layer, plus ``..._ci95``). Unit: fraction of mass in [0, 1].
+    Source: PAPER.md, "Mechanistic analyses (action-only loss)".
+    """
+    from cotdiag.diagnostics.common import SPANS, mean_ci
+
+    out: dict[str, Any] = {}
+    if not results:
+        return out
+    for sink in ("", "_no_sink"):
+        att = [r[f"attention{sink}"] for r in results]
+        grd = [r[f"gradient{sink}"] for r in results]
+        for span in SPANS:
+            out[f"attention{sink}/{span}_share"] = mean_ci([a["mean"][span] for a in att], seed=seed)
+            out[f"gradient{sink}/value_path_{span}_share"] = mean_ci([g["value_path"][span] for g in grd], seed=seed)
+            out[f"gradient{sink}/embedding_{span}_share"] = mean_ci([g["embedding"][span] for g in grd], seed=seed)
+        out[f"attention{sink}/topk_prompt_share"] = mean_ci([a["topk_prompt_share"] for a in att], seed=seed)
+        for span in ("prompt", "cot"):
+            for name, per in (("attention", [a["per_layer"][span] for a in att]),
+                              ("gradient", [g["value_path_per_layer"][span] for g in grd])):
+                layers = [mean_ci([p[k] for p in per], seed=seed) for k in range(len(per[0]))]
+                out[f"per_layer/{name}{sink}/{span}"] = [x["value"] for x in layers]
+                out[f"per_layer/{name}{sink}/{span}_ci95"] = [x["ci95"] for x in layers]
+    out["attribution/examples"] = len(results)
+    out["attribution/mean_tokens"] = {
+        s: sum(r["span_lengths"][s] for r in results) / len(results) for s in SPANS
+    }
+    return out

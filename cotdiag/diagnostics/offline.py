@@ -104,6 +104,7 @@ def run_offline(
     *,
     normalize: Normalizer = normalize_whitespace,
     with_logprobs: bool = True,
+    prompt_mode_key: str = "prompt_for_prompt_mode",
 ) -> list[dict[str, Any]]:
     """Decode every state in both modes and return per-state records.
 
@@ -114,6 +115,11 @@ def run_offline(
             ``task_type``) are copied into the records.
         normalize: the env's action normalization.
         with_logprobs: also score the expert action in each mode (needs ``backend.score``).
+        prompt_mode_key: the prompt action is decoded from ``state[prompt_mode_key]`` when present
+            (the dataset's rendering of the same state with the prompt-mode instructions, i.e. what
+            the prompt-mode decoding wrapper shows online), else from ``state["prompt"]``. Both
+            renderings hold the same task, history and observation; only the instruction line
+            differs.
 
     Returns:
         One dict per state: ``prompt_action``, ``cot_action``, ``cot_reasoning``, ``prompt_correct``,
@@ -121,15 +127,16 @@ def run_offline(
         ``None``), plus the copied metadata.
     """
     prompts = [s["prompt"] for s in states]
+    p_prompts = [s.get(prompt_mode_key) or s["prompt"] for s in states]
     experts = [s["action"] for s in states]
-    a_p = prompt_actions(backend, prompts)
+    a_p = prompt_actions(backend, p_prompts)
     cot = cot_actions(backend, prompts)
     reasonings = [r for r, _ in cot]
     a_c = [a for _, a in cot]
     lp_p: list[float | None] = [None] * len(states)
     lp_c: list[float | None] = [None] * len(states)
     if with_logprobs and backend.score is not None:
-        lp_p = list(expert_logprobs(backend, prompts, experts))
+        lp_p = list(expert_logprobs(backend, p_prompts, experts))
         lp_c = list(expert_logprobs(backend, prompts, experts, reasonings))
     recs = []
     for i, s in enumerate(states):

@@ -1,0 +1,189 @@
+"""PNG plots of a diagnose report (matplotlib, Agg backend).
+
+Each function takes the report dict of :func:`cotdiag.diagnostics.report.build_report`, writes one
+PNG and returns its path, or ``None`` when the report lacks the data. :func:`write_plots` writes
+all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+PROMPT_COLOR = "#1f77b4"
+COT_COLOR = "#d62728"
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _x(cks: Sequence[dict[str, Any]]) -> tuple[list[float], str, list[str]]:
+    """x positions (checkpoint steps when all known, else indices), axis label, tick labels."""
+    steps = [c.get("step") for c in cks]
+    if all(s is not None for s in steps):
+        return [float(s) for s in steps], "training step (checkpoint)", [str(s) for s in steps]
+    return list(range(len(cks))), "checkpoint", [c["name"] for c in cks]
+
+
+def _series(cks: Sequence[dict[str, Any]], section: str, key: str) -> tuple[list[float], list[float], list[float]]:
+    vals, los, his = [], [], []
+    for c in cks:
+        rec = (c.get(section) or {}).get(key) or {}
+        v = rec.get("value", float("nan"))
+        lo, hi = rec.get("ci95", [float("nan"), float("nan")])
+        vals.append(v)
+        los.append(lo)
+        his.append(hi)
+    return vals, los, his
+
+
+def _line(ax: Any, x: list[float], s: tuple[list[float], list[float], list[float]], label: str, color: str,
+          style: str = "-") -> None:
+    v, lo, hi = s
+    ax.plot(x, v, style, marker="o", color=color, label=label, lw=2)
+    ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+
+
+def _finish(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    _plt().close(fig)
+    return path
+
+
+def plot_quality(report: dict[str, Any], path: Path) -> Path | None:
+    """Prompt-action and CoT-action quality (exact match) over checkpoints, 95% CI bands."""
+    cks = [c for c in report["checkpoints"] if c.get("offline")]
+    if not cks:
+        return None
+    plt = _plt()
+    x, xl, ticks = _x(cks)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    _line(ax, x, _series(cks, "offline", "offline/prompt_quality"), "prompt action a_p", PROMPT_COLOR)
+    _line(ax, x, _series(cks, "offline", "offline/cot_quality"), "CoT action a_c", COT_COLOR)
+    n = cks[0]["offline"]["offline/prompt_quality"]["n"]
+    ax.set(xlabel=xl, ylabel="quality (exact match with expert)", ylim=(-0.02, 1.02),
+           title=f"Action quality per decoding mode ({report.get('split')}, n={n} states)")
+    ax.set_xticks(x, ticks)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return _finish(fig, path)
+
+
+def plot_advantage_consistency(report: dict[str, Any], path: Path) -> Path | None:
+    """CoT advantage (paired CI) and consistency (Wilson CI) over checkpoints, side by side."""
+    cks = [c for c in report["checkpoints"] if c.get("offline")]
+    if not cks:
+        return None
+    plt = _plt()
+    x, xl, ticks = _x(cks)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    _line(a1, x, _series(cks, "offline", "offline/cot_advantage"), "offline", "#9467bd")
+    if any(c.get("online") for c in cks):
+        _line(a1, x, _series(cks, "online", "online/cot_advantage_success"), "online (success)", "#8c564b", "--")
+    a1.axhline(0, color="k", lw=0.8)
+    a1.set(xlabel=xl, ylabel="quality(a_c) − quality(a_p)", ylim=(-1.02, 1.02), title="CoT advantage (95% CI)")
+    a1.legend(loc="best")
+    _line(a2, x, _series(cks, "offline", "offline/consistency"), "a_p == a_c", "#2ca02c")
+    a2.set(xlabel=xl, ylabel="fraction of states", ylim=(-0.02, 1.02), title="Consistency (95% CI)")
+    for ax in (a1, a2):
+        ax.set_xticks(x, ticks)
+        ax.grid(alpha=0.3)
+    return _finish(fig, path)
+
+
+def plot_revision(report: dict[str, Any], path: Path) -> Path | None:
+    """Revision rate (solid) and prompt-anchored rate (dashed) against truncation fraction.
+
+    One panel per trace source; one colour per checkpoint (light = early, dark = late).
+    """
+    cks = [c for c in report["checkpoints"] if c.get("conflicting")]
+    if not cks:
+        return None
+    plt = _plt()
+    sources = sorted({s for c in cks for s in c["conflicting"]})
+    fig, axes = plt.subplots(1, len(sources), figsize=(5.2 * len(sources), 4.2), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, src in zip(axes[0], sources):
+        for k, c in enumerate(cks):
+            per = c["conflicting"].get(src)
+            if not per:
+                continue
+            color = cmap(0.15 + 0.7 * k / max(1, len(cks) - 1))
+            fr = [float(f) for f in per]
+            rev = [per[f]["revision_rate"] for f in per]
+            anc = [per[f]["anchored_rate"] for f in per]
+            err = [[r["value"] - r["ci95"][0] for r in rev], [r["ci95"][1] - r["value"] for r in rev]]
+            ax.errorbar(fr, [r["value"] for r in rev], yerr=err, marker="o", color=color, lw=2, capsize=3,
+                        label=f"{c['name']} revision")
+            ax.plot(fr, [r["value"] for r in anc], "--", marker="s", color=color, alpha=0.7, label=f"{c['name']} anchored")
+        n = next(iter(cks[0]["conflicting"].get(src, {}).values()), {}).get("revision_rate", {}).get("n", "?")
+        ax.set(xlabel="fraction of conflicting trace kept", ylabel="fraction of states", ylim=(-0.02, 1.02),
+               title=f"Conflicting trace: source '{src}' (n={n})")
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    return _finish(fig, path)
+
+
+def plot_layers(report: dict[str, Any], path: Path) -> Path | None:
+    """Prompt share per layer: attention (left) and value-path gradient α·δ (right).
+
+    Solid: all key positions; dotted: first token (attention sink) excluded; one colour per
+    checkpoint (light = early, dark = late).
+    """
+    cks = [c for c in report["checkpoints"] if (c.get("attribution") or {}).get("per_layer/attention/prompt")]
+    if not cks:
+        return None
+    plt = _plt()
+    cmap = plt.get_cmap("plasma")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, kind, title in ((axes[0], "attention", "Attention of action rows"), (axes[1], "gradient", "Gradient mass α·δ")):
+        for k, c in enumerate(cks):
+            a = c["attribution"]
+            color = cmap(0.1 + 0.75 * k / max(1, len(cks) - 1))
+            for sink, style in (("", "-"), ("_no_sink", ":")):
+                vals = a.get(f"per_layer/{kind}{sink}/prompt")
+                if not vals:
+                    continue
+                layers = list(range(len(vals)))
+                ci = a.get(f"per_layer/{kind}{sink}/prompt_ci95")
+                ax.plot(layers, vals, style, marker="o", color=color, lw=2,
+                        label=f"{c['name']}" + (" (no sink)" if sink else ""))
+                if ci and not sink:
+                    ax.fill_between(layers, [x[0] for x in ci], [x[1] for x in ci], color=color, alpha=0.12, lw=0)
+        n = cks[0]["attribution"].get("attribution/examples", "?")
+        ax.set(xlabel="layer", ylabel="prompt share", ylim=(-0.02, 1.02), title=f"{title}: prompt share (n={n})")
+        ax.set_xticks(range(len(cks[0]["attribution"]["per_layer/attention/prompt"])))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    return _finish(fig, path)
+
+
+PLOTS = {
+    "quality_over_checkpoints.png": plot_quality,
+    "advantage_consistency.png": plot_advantage_consistency,
+    "revision_vs_truncation.png": plot_revision,
+    "prompt_share_per_layer.png": plot_layers,
+}
+
+
+def write_plots(report: dict[str, Any], out_dir: str | Path) -> list[str]:
+    """Write every plot the report has data for; returns their file names (relative to ``out_dir``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fn in PLOTS.items():
+        if fn(report, out / name) is not None:
+            written.append(name)
+    return written

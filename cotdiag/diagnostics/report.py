@@ -1,0 +1,129 @@
+"""``report.json`` and ``report.md`` of a diagnose run.
+
+``report.json`` holds the run's metadata (model, env, split, seed, config, package versions) and,
+per checkpoint in training order, every summary of :func:`cotdiag.diagnostics.sweep.diagnose_policy`
+(each number a record ``{"value", "n", "ci95"}``). Per-item records go to
+``records/<checkpoint>.json`` next to it. ``report.md`` shows the same numbers as tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+#: Packages whose versions every report records.
+VERSIONED = ("cotdiag", "torch", "transformers", "tokenizers", "trl", "datasets", "numpy", "gymnasium", "alfworld", "textworld")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of :data:`VERSIONED` plus Python (``None`` when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def build_report(meta: dict[str, Any], checkpoints: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The report dict: ``meta`` + versions + per-checkpoint summaries (records dropped)."""
+    return {
+        **meta,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": package_versions(),
+        "checkpoints": [{k: v for k, v in c.items() if k != "records"} for c in checkpoints],
+    }
+
+
+def write_report(report: dict[str, Any], checkpoints: Sequence[dict[str, Any]], out_dir: str | Path) -> Path:
+    """Write ``report.json``, ``report.md`` and ``records/<name>.json``; returns ``out_dir``."""
+    out = Path(out_dir)
+    (out / "records").mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+    for c in checkpoints:
+        if c.get("records"):
+            (out / "records" / f"{c['name']}.json").write_text(json.dumps(c["records"], default=_json_default) + "\n")
+    (out / "report.md").write_text(render_markdown(report))
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+def fmt_num(rec: Any, digits: int = 3) -> str:
+    """``"0.600 [0.450, 0.730] n=50"`` for a number record; ``"–"`` when missing."""
+    if not isinstance(rec, dict) or "value" not in rec:
+        return "–"
+    v = rec["value"]
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return f"– n={rec.get('n', 0)}"
+    lo, hi = rec.get("ci95", [math.nan, math.nan])
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}] n={rec.get('n', '?')}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """``report.md``: metadata, then offline, conflicting, attribution and online tables."""
+    cks = report["checkpoints"]
+    v = report.get("versions", {})
+    parts = [
+        f"# CoTDiag diagnose report\n",
+        f"- model: `{report.get('model')}`" + (f", checkpoints: `{report['checkpoints_dir']}`" if report.get("checkpoints_dir") else ""),
+        f"- env: `{report.get('env_id')}`, split: `{report.get('split')}`, seed: {report.get('seed')}",
+        f"- states: {report.get('data', {}).get('n_states')} ({report.get('data', {}).get('source')})",
+        f"- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
+        f"- created: {report.get('created')}\n",
+        "Numbers: value [95% CI] n=items. Definitions: PAPER.md; docstrings of `cotdiag.diagnostics`.\n",
+        "## Offline (held-out expert states)\n",
+    ]
+    keys = [("prompt quality", "offline/prompt_quality"), ("CoT quality", "offline/cot_quality"),
+            ("CoT advantage", "offline/cot_advantage"), ("consistency", "offline/consistency"),
+            ("log p(a*) prompt", "offline/logp_expert_prompt_nats"), ("log p(a*) CoT", "offline/logp_expert_cot_nats")]
+    parts.append(_table(["checkpoint"] + [k for k, _ in keys],
+                        [[c["name"]] + [fmt_num(c.get("offline", {}).get(key), 2 if "logp" in key else 3) for _, key in keys] for c in cks]))
+    if any(c.get("conflicting") for c in cks):
+        parts.append("\n## Conflicting traces (revision = output is a2, anchored = output is a1)\n")
+        for c in cks:
+            for src, per in (c.get("conflicting") or {}).items():
+                parts.append(f"\n**{c['name']}**, source `{src}`\n\n")
+                parts.append(_table(["fraction", "revision rate", "anchored rate", "other"],
+                                    [[f, fmt_num(r["revision_rate"]), fmt_num(r["anchored_rate"]), fmt_num(r["other_rate"])]
+                                     for f, r in per.items()]))
+    if any(c.get("attribution") for c in cks):
+        parts.append("\n## Attention and gradient mass (prompt share; action-only loss)\n")
+        keys = [("attention", "attention/prompt_share"), ("attention, no sink", "attention_no_sink/prompt_share"),
+                ("top-K% in prompt", "attention/topk_prompt_share"), ("grad α·δ", "gradient/value_path_prompt_share"),
+                ("grad α·δ, no sink", "gradient_no_sink/value_path_prompt_share"),
+                ("grad embedding", "gradient/embedding_prompt_share"), ("attention CoT", "attention/cot_share")]
+        parts.append(_table(["checkpoint"] + [k for k, _ in keys],
+                            [[c["name"]] + [fmt_num((c.get("attribution") or {}).get(key)) for _, key in keys] for c in cks]))
+        tok = [(c["name"], (c.get("attribution") or {}).get("attribution/mean_tokens")) for c in cks]
+        if tok and tok[0][1]:
+            parts.append("\nMean tokens per span: " + ", ".join(f"{k} {v:.0f}" for k, v in tok[0][1].items()) + "\n")
+    if any(c.get("online") for c in cks):
+        parts.append("\n## Online (same task ids and seeds in both modes)\n")
+        keys = [("prompt success", "online/prompt/success_rate"), ("CoT success", "online/cot/success_rate"),
+                ("CoT advantage (success)", "online/cot_advantage_success"), ("prompt steps", "online/prompt/mean_steps"),
+                ("CoT steps", "online/cot/mean_steps")]
+        parts.append(_table(["checkpoint"] + [k for k, _ in keys],
+                            [[c["name"]] + [fmt_num((c.get("online") or {}).get(key)) for _, key in keys] for c in cks]))
+    plots = report.get("plots") or []
+    if plots:
+        parts.append("\n## Plots\n\n" + "\n".join(f"![{Path(p).stem}]({p})" for p in plots) + "\n")
+    return "\n".join(parts) + "\n"

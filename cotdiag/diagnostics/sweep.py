@@ -1,0 +1,216 @@
+"""Run every diagnostic on one model, and on each checkpoint of a training run in order.
+
+:func:`diagnose_policy` runs, on one policy: offline prompt-vs-CoT metrics
+(:mod:`~cotdiag.diagnostics.offline`), the conflicting-trace test
+(:mod:`~cotdiag.diagnostics.conflicting`), attention and gradient mass
+(:mod:`~cotdiag.diagnostics.attribution`) and, when an env factory is given, online episodes
+(:mod:`~cotdiag.diagnostics.online`). :func:`sweep` repeats it over the checkpoints found by
+:func:`list_checkpoints`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cotdiag.diagnostics.backend import policy_backend
+from cotdiag.diagnostics.common import Normalizer, normalize_whitespace
+from cotdiag.error import InvalidConfigError
+
+logger = logging.getLogger(__name__)
+
+_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class DiagnoseConfig:
+    """What :func:`diagnose_policy` measures, and on how many items."""
+
+    offline_states: int = field(default=50, metadata={"help": "Held-out expert states for the offline metrics (first N)."})
+    conflict_states: int = field(default=30, metadata={"help": "States for the conflicting-trace test (first N)."})
+    fractions: tuple[float, ...] = field(default=(0.0, 0.25, 0.5, 0.75, 1.0), metadata={"help": "Trace truncation fractions."})
+    sources: tuple[str, ...] = field(default=("swap", "templated"), metadata={"help": "Conflicting-trace sources: swap, templated."})
+    attribution_examples: int = field(default=20, metadata={"help": "Examples for attention and gradient mass."})
+    top_k_percent: float = field(default=10.0, metadata={"help": "K of the top-K% attended-positions share."})
+    online_episodes: int = field(default=0, metadata={"help": "Online episodes per mode (0: skip the online test)."})
+    with_logprobs: bool = field(default=True, metadata={"help": "Score the expert action in each mode."})
+    seed: int = field(default=0, metadata={"help": "Seed of trace choice, bootstrap and the online plan."})
+
+    def __post_init__(self) -> None:
+        for name in ("offline_states", "conflict_states", "attribution_examples", "online_episodes"):
+            if int(getattr(self, name)) < 0:
+                raise InvalidConfigError(f"expected {name} >= 0, got {getattr(self, name)!r}")
+        bad = [s for s in self.sources if s not in ("swap", "templated")]
+        if bad:
+            raise InvalidConfigError(f"expected sources in ['swap', 'templated'], got {bad}")
+        if not 0 < self.top_k_percent <= 100:
+            raise InvalidConfigError(f"expected 0 < top_k_percent <= 100, got {self.top_k_percent}")
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """``[(N, path), ...]`` of the ``checkpoint-N`` folders of ``run_dir``, sorted by N (training order).
+
+    Raises:
+        cotdiag.error.DataNotFoundError: ``run_dir`` has no ``checkpoint-N`` folder.
+    """
+    from cotdiag.error import DataNotFoundError
+
+    root = Path(run_dir)
+    found = sorted(
+        (int(m.group(1)), p) for p in (root.iterdir() if root.is_dir() else []) if p.is_dir() and (m := _CKPT.match(p.name))
+    )
+    if not found:
+        raise DataNotFoundError(f"expected checkpoint-N folders in {root}, found none")
+    return found
+
+
+def diagnose_policy(
+    policy: Any,
+    states: Sequence[Mapping[str, Any]],
+    config: DiagnoseConfig,
+    *,
+    env_id: str | None = None,
+    make_env: Callable[[str], Any] | None = None,
+    normalize: Normalizer = normalize_whitespace,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """All diagnostics for one policy.
+
+    Args:
+        policy: an ``HFPolicy``-like object: ``act_batch`` honouring ``info["prefill"]``,
+            optionally ``score_batch``; ``model`` and ``tokenizer`` attributes enable the attention
+            and gradient analyses.
+        states: held-out expert states (dataset rows: ``prompt``, ``trace``, ``action``, ...).
+        config: what to measure.
+        env_id: the env id (selects the templated trace source).
+        make_env: ``make_env(mode) -> env`` for the online test (``None`` skips it).
+        normalize: the env's action normalization.
+        progress: called with a short stage name before each stage.
+
+    Returns:
+        ``{"offline": {...}, "conflicting": {...}, "attribution": {...}, "online": {...},
+        "timing_s": {...}, "records": {...}}``: summaries of number records (see each module) and
+        the per-item records.
+    """
+    from cotdiag.diagnostics import conflicting, offline, online
+
+    say = progress or (lambda _s: None)
+    backend = policy_backend(policy)
+    res: dict[str, Any] = {"records": {}, "timing_s": {}}
+    n_needed = max(config.offline_states, config.conflict_states)
+    sts = list(states)[:n_needed]
+    t = time.perf_counter()
+    say("offline")
+    recs = offline.run_offline(backend, sts, normalize=normalize,
+                               with_logprobs=config.with_logprobs and backend.score is not None)
+    off = recs[: config.offline_states]
+    res["offline"] = offline.summarize_offline(off, seed=config.seed)
+    res["records"]["offline"] = off
+    res["timing_s"]["offline"] = time.perf_counter() - t
+
+    if config.conflict_states and config.sources:
+        t = time.perf_counter()
+        say("conflicting")
+        cst = sts[: config.conflict_states]
+        srcs: dict[str, conflicting.TraceSource] = {}
+        if "swap" in config.sources:
+            srcs["swap"] = conflicting.swap_source(list(states), normalize)
+        if "templated" in config.sources:
+            srcs["templated"] = conflicting.templated_source(env_id, normalize)
+        crecs = conflicting.run_conflicting(
+            backend, cst, srcs, fractions=config.fractions,
+            prompt_acts=[r["prompt_action"] for r in recs[: len(cst)]], normalize=normalize, seed=config.seed,
+        )
+        res["conflicting"] = conflicting.summarize_conflicting(crecs)
+        res["records"]["conflicting"] = crecs
+        res["timing_s"]["conflicting"] = time.perf_counter() - t
+
+    if config.attribution_examples and getattr(policy, "model", None) is not None:
+        t = time.perf_counter()
+        say("attribution")
+        res["attribution"] = attribution_summary(
+            policy.model, policy.tokenizer, list(states)[: config.attribution_examples],
+            top_k_percent=config.top_k_percent, seed=config.seed,
+            use_chat_template=getattr(policy, "use_chat_template", None),
+        )
+        res["timing_s"]["attribution"] = time.perf_counter() - t
+
+    if config.online_episodes and make_env is not None:
+        t = time.perf_counter()
+        say("online")
+        orecs = online.run_online(make_env, policy, episodes=config.online_episodes, seed=config.seed)
+        res["online"] = online.summarize_online(orecs, seed=config.seed)
+        res["records"]["online"] = orecs
+        res["timing_s"]["online"] = time.perf_counter() - t
+    return res
+
+
+def attribution_summary(
+    model: Any,
+    tokenizer: Any,
+    states: Sequence[Mapping[str, Any]],
+    *,
+    top_k_percent: float = 10.0,
+    seed: int = 0,
+    use_chat_template: bool | None = None,
+) -> dict[str, Any]:
+    """Attention and gradient mass over ``states`` (teacher-forced on the expert trace and action).
+
+    Each state becomes ``build_model_text(tokenizer, prompt) + <think>trace</think><action>action``
+    (the exact model input of ``HFPolicy`` in CoT mode, see :func:`cotdiag.agents.hf.build_model_text`),
+    analysed by :func:`cotdiag.diagnostics.attribution.attribute`; results are averaged by
+    :func:`cotdiag.diagnostics.attribution.summarize_attribution`.
+    """
+    from cotdiag.agents.hf import build_model_text
+    from cotdiag.diagnostics.attention import encode_example
+    from cotdiag.diagnostics.attribution import attribute, summarize_attribution
+
+    results = []
+    for s in states:
+        if not s.get("trace") or not s.get("action"):
+            continue
+        text = build_model_text(tokenizer, s["prompt"], "", use_chat_template=use_chat_template)
+        ex = encode_example(tokenizer, text, s["trace"], s["action"])
+        results.append(attribute(model, ex, top_k_percent=top_k_percent))
+    return summarize_attribution(results, seed=seed)
+
+
+def sweep(
+    checkpoints: Sequence[tuple[str, int | None, Any]],
+    load_policy: Callable[[Any], Any],
+    states: Sequence[Mapping[str, Any]],
+    config: DiagnoseConfig,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """:func:`diagnose_policy` on each checkpoint, in the given (training) order.
+
+    Args:
+        checkpoints: ``(name, step, path)`` triples (see :func:`list_checkpoints`); ``step`` may be
+            ``None`` for a final model.
+        load_policy: ``load_policy(path) -> policy``.
+        states, config, kwargs: passed to :func:`diagnose_policy`.
+
+    Returns:
+        ``[{"name", "step", "path", **diagnose_policy(...)}, ...]``.
+    """
+    out = []
+    for name, step, path in checkpoints:
+        logger.info("diagnosing %s (%s)", name, path)
+        policy = load_policy(path)
+        res = diagnose_policy(policy, states, config, **kwargs)
+        out.append({"name": name, "step": step, "path": str(path), **res})
+        del policy
+    return out
+
+
+def config_dict(config: DiagnoseConfig) -> dict[str, Any]:
+    """``config`` as a JSON-ready dict."""
+    d = asdict(config)
+    d["fractions"] = list(config.fractions)
+    d["sources"] = list(config.sources)
+    return d
