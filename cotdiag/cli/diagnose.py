@@ -1,0 +1,140 @@
+"""``cotdiag diagnose``: prompt-vs-CoT, conflicting-trace, attention and gradient diagnostics."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+import cotdiag  # noqa: F401  (registers envs)
+from cotdiag.cli import app
+
+console = Console()
+logger = logging.getLogger(__name__)
+
+
+def _model_path(spec: str) -> str:
+    kind, sep, arg = spec.partition(":")
+    if sep and kind == "hf":
+        return arg
+    if sep and kind not in ("hf",) and not Path(spec).exists():
+        raise typer.BadParameter(f"expected hf:PATH or a model folder, got {spec!r}")
+    return spec
+
+
+def _normalizer(env_id: str) -> Any:
+    """The action normalization the env class declares (default strip + collapse)."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    from cotdiag.wrappers.parsing import DEFAULT_NORMALIZATION
+
+    try:
+        cls = load_env_creator(gym.spec(env_id).entry_point)
+        return getattr(cls, "action_normalization", None) or DEFAULT_NORMALIZATION
+    except Exception:  # unknown or unimportable env: compare with the default rule
+        return DEFAULT_NORMALIZATION
+
+
+def _states(env: str, split: str | None, data: Path | None, episodes: int, seed: int) -> tuple[list[dict], dict]:
+    from cotdiag.baselines.data import DataConfig, build_dataset, data_config_dict, load_data_meta
+
+    if data is not None:
+        from datasets import load_from_disk
+
+        ds = load_from_disk(str(data))
+        meta = load_data_meta(data)
+        return [dict(r) for r in ds], {"source": str(data), "meta": meta}
+    with console.status(f"building held-out expert states: {episodes} expert episodes of {env} ({split})"):
+        ds = build_dataset(env, split, episodes=episodes, seed=seed)
+    return [dict(r) for r in ds], {"source": f"build_dataset(episodes={episodes}, seed={seed})",
+                                   "meta": {"config": data_config_dict(DataConfig())}}
+
+
+@app.command()
+def diagnose(
+    policy: str = typer.Option(None, help="Model to diagnose: hf:PATH (a final model; with --checkpoints it is added last)."),
+    checkpoints: Path = typer.Option(None, help="Folder of checkpoint-N sub-folders, diagnosed in order of N."),
+    env: str = typer.Option("CoTDiag-ALFWorld-v0", help="Registered env id."),
+    split: str = typer.Option("valid_seen", help="Env split of the held-out states and online episodes."),
+    out: Path = typer.Option(Path("runs/diagnose"), help="Output folder (report.json, report.md, PNGs)."),
+    data: Path = typer.Option(None, help="Saved dataset of held-out states (cotdiag build-data); default: build it."),
+    data_episodes: int = typer.Option(5, min=1, help="Expert episodes played to build the states when --data is not given."),
+    states: int = typer.Option(50, min=1, help="States for the offline metrics."),
+    conflict_states: int = typer.Option(30, min=0, help="States for the conflicting-trace test (0: skip)."),
+    fractions: str = typer.Option("0,0.25,0.5,0.75,1", help="Trace truncation fractions, comma-separated."),
+    sources: str = typer.Option("swap,templated", help="Conflicting-trace sources: swap, templated."),
+    attribution_examples: int = typer.Option(20, min=0, help="Examples for attention and gradient mass (0: skip)."),
+    top_k_percent: float = typer.Option(10.0, help="K of the top-K% attended-positions share."),
+    online_episodes: int = typer.Option(0, min=0, help="Online episodes per decoding mode (0: skip)."),
+    max_new_tokens: int = typer.Option(128, min=1, help="Generation budget per response (tokens)."),
+    batch_size: int = typer.Option(8, min=1, help="Generation batch size."),
+    device: str = typer.Option(None, help="cpu, cuda, ... (default: GPU when present)."),
+    seed: int = typer.Option(0, help="Seed of data building, trace choice, bootstrap and the online plan."),
+) -> None:
+    """Diagnose a model (or each checkpoint of a run): offline and online prompt-vs-CoT actions,
+    conflicting-trace revision, attention and gradient mass. Writes OUT/report.json, OUT/report.md
+    and PNG plots."""
+    import gymnasium as gym
+
+    from cotdiag.agents.hf import HFPolicy
+    from cotdiag.diagnostics.plots import write_plots
+    from cotdiag.diagnostics.report import build_report, write_report
+    from cotdiag.diagnostics.sweep import DiagnoseConfig, config_dict, list_checkpoints, sweep
+    from cotdiag.wrappers.decoding import DecodingModeWrapper
+
+    if policy is None and checkpoints is None:
+        raise typer.BadParameter("expected --policy hf:PATH and/or --checkpoints DIR")
+    cks: list[tuple[str, int | None, Path]] = []
+    if checkpoints is not None:
+        cks += [(p.name, n, p) for n, p in list_checkpoints(checkpoints)]
+    if policy is not None:
+        path = Path(_model_path(policy))
+        cks.append((path.name or "model", None, path))
+    try:
+        cfg = DiagnoseConfig(
+            offline_states=states, conflict_states=conflict_states,
+            fractions=tuple(float(f) for f in fractions.split(",") if f.strip()),
+            sources=tuple(s.strip() for s in sources.split(",") if s.strip()),
+            attribution_examples=attribution_examples, top_k_percent=top_k_percent,
+            online_episodes=online_episodes, seed=seed,
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    st, data_info = _states(env, split, data, data_episodes, seed)
+    if not st:
+        raise typer.BadParameter(f"no held-out states (the expert won no episode of {env} {split})")
+    console.print(f"{len(st)} held-out states; diagnosing {len(cks)} model(s): {', '.join(c[0] for c in cks)}")
+    from cotdiag.baselines.data import DataConfig
+
+    dcfg = DataConfig(**(data_info["meta"].get("config") or {}))
+
+    def make_env(mode: str) -> gym.Env:
+        return DecodingModeWrapper(gym.make(env, split=split), mode=mode, history=dcfg.history,
+                                   show_admissible=dcfg.show_admissible)
+
+    def load(path: Path) -> HFPolicy:
+        return HFPolicy(str(path), seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size, device=device)
+
+    results = sweep(
+        cks, load, st, cfg, env_id=env, make_env=make_env if online_episodes else None,
+        normalize=_normalizer(env), progress=lambda stage: console.print(f"  · {stage}"),
+    )
+    meta = {
+        "model": policy, "checkpoints_dir": str(checkpoints) if checkpoints else None, "env_id": env,
+        "split": split, "seed": seed, "config": config_dict(cfg),
+        "data": {"n_states": len(st), "source": data_info["source"], "config": data_info["meta"].get("config")},
+        "generation": {"max_new_tokens": max_new_tokens, "greedy": True},
+    }
+    report = build_report(meta, results)
+    out.mkdir(parents=True, exist_ok=True)
+    report["plots"] = write_plots(report, out)
+    write_report(report, results, out)
+    last = report["checkpoints"][-1]
+    off = last.get("offline", {})
+    console.print(json.dumps({k: round(v["value"], 3) for k, v in off.items() if isinstance(v, dict)}, indent=None))
+    console.print(f"report: {out / 'report.md'}  json: {out / 'report.json'}  plots: {', '.join(report['plots'])}")
