@@ -122,10 +122,14 @@ def test_check_env_passes_without_warnings(split):
     e.close()
 
 
-@pytest.mark.parametrize("split", ["in_domain", "multi_turn_miss_func", "ood_long_context"])
-def test_check_text_env(split):
+@pytest.mark.parametrize(
+    "split,seeds",
+    # in_domain with seed 0 draws live_relevance_4-4-0, which has no expert by design (no ground truth)
+    [("in_domain", (1, 2, 3)), ("multi_turn_miss_func", (0, 1, 2)), ("ood_long_context", (0, 1, 2))],
+)
+def test_check_text_env(split, seeds):
     e = gym.make(ENV_ID, split=split)
-    check_text_env(e, seeds=(0, 1, 2))
+    check_text_env(e, seeds=seeds)
     e.close()
 
 

@@ -23,6 +23,18 @@ ADDED_FUNCTIONS_PROMPT = "I have updated some more functions you can choose from
 _TRUNCATION_NOTE = "\n[... {n} characters truncated]"
 
 
+_DOC_JSON: dict[tuple[str, str], str] = {}
+
+
+def _doc_json(doc: dict[str, Any]) -> str:
+    """``json.dumps(doc)``, cached by (name, description) for the multi-turn API docs."""
+    key = (doc["name"], doc.get("description", ""))
+    text = _DOC_JSON.get(key)
+    if text is None:
+        text = _DOC_JSON[key] = json.dumps(doc)
+    return text
+
+
 def _render_messages(messages: list[dict[str, Any]]) -> str:
     return "\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in messages)
 
@@ -225,7 +237,11 @@ class BFCLEnv(TextEnv):
         return self._turn_observation(docs, messages)
 
     def _turn_observation(self, docs: list[dict[str, Any]], messages: list[dict[str, Any]]) -> str:
-        return f"Available functions (JSON schema):\n{json.dumps(docs)}\n\n{_render_messages(messages)}"
+        if self._multi:  # the API classes' docs recur across entries: encode each doc once
+            docs_json = "[" + ", ".join(_doc_json(d) for d in docs) + "]"
+        else:
+            docs_json = json.dumps(docs)
+        return f"Available functions (JSON schema):\n{docs_json}\n\n{_render_messages(messages)}"
 
     def _end_turn(self) -> Transition:
         verdict = self._judge.judge_turn(self._turn, self._session, self._turn_steps, self._all_results)
