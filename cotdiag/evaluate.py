@@ -144,6 +144,7 @@ def evaluate(
     backend: str = "local",
     ray_address: str | None = None,
     num_workers: int | None = None,
+    num_envs: int = 1,
 ) -> dict[str, Any]:
     """Evaluate ``policy`` on ``episodes`` episodes of ``env_id`` and write ``out_dir``.
 
@@ -165,6 +166,9 @@ def evaluate(
             actors, one env per actor; see :mod:`cotdiag.distributed`). Records are identical.
         ray_address: Ray cluster address (``None``: start a local Ray instance); ``"ray"`` only.
         num_workers: number of Ray actors (``None``: one per available CPU); ``"ray"`` only.
+        num_envs: ``"local"`` only: play ``num_envs`` episodes at a time on a Gymnasium
+            ``AsyncVectorEnv`` (one process per env; see
+            :func:`cotdiag.wrappers.vector.vector_episodes`). Records equal the sequential run's.
 
     Returns:
         The summary dict (see :func:`summarize`) plus ``env_id``, ``split``, ``policy``.
@@ -177,6 +181,8 @@ def evaluate(
 
     if backend not in ("local", "ray"):
         raise InvalidConfigError(f"expected backend in ['local', 'ray'], got {backend!r}")
+    if not isinstance(num_envs, int) or num_envs < 1:
+        raise InvalidConfigError(f"expected num_envs to be an int >= 1, got {num_envs!r}")
 
     kwargs = dict(env_kwargs or {})
     if split is not None:
@@ -203,6 +209,14 @@ def evaluate(
             results = ray_episodes(
                 todo, policy, env_id=env_id, env_kwargs=kwargs, max_episode_steps=max_episode_steps,
                 make_env=make_env, address=ray_address, num_workers=num_workers,
+            )
+        elif num_envs > 1:  # one simulator per process, Gymnasium's vector API (cotdiag.wrappers.vector)
+            from cotdiag.wrappers.vector import vector_episodes
+
+            env.close()
+            results = vector_episodes(
+                todo, policy, env_id=env_id, num_envs=num_envs, env_kwargs=kwargs,
+                max_episode_steps=max_episode_steps, make_env=make_env,
             )
         else:
             results = ((i, run_episode(env, policy, task_id, ep_seed)) for i, task_id, ep_seed in todo)

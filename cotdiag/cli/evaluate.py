@@ -83,6 +83,9 @@ def evaluate(
     backend: str = typer.Option("local", help="Where episodes run: local | ray."),
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
     num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
+    num_envs: int = typer.Option(
+        1, "--num-envs", min=1, help="Local backend: episodes played at once on an async vector env (one process each)."
+    ),
 ) -> None:
     """Run POLICY on ENV and write OUT/episodes.jsonl (resumable) and OUT/summary.json."""
     from cotdiag.plugins import import_user_modules
@@ -91,7 +94,7 @@ def evaluate(
     run_with_progress(
         env, policy, out, split=split, episodes=episodes, seed=seed,
         max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg),
-        backend=backend, ray_address=ray_address, num_workers=num_workers,
+        backend=backend, ray_address=ray_address, num_workers=num_workers, num_envs=num_envs,
     )
 
 
