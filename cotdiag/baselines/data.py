@@ -100,14 +100,25 @@ def load_jsonl_traces(path: str | Path) -> TraceFn:
     return trace_fn
 
 
-def templated_traces(env_id: str) -> TraceFn:
-    """The templated trace source of :mod:`cotdiag.wrappers.traces` for ``env_id``."""
-    from cotdiag.wrappers import traces
+def templated_traces(env_id: str, seed: int = 0) -> TraceFn:
+    """The templated source of :mod:`cotdiag.wrappers.traces` for ``env_id`` as a :data:`TraceFn`.
 
-    source = traces.templated_source(env_id)
+    Template choice is seeded per state (``crc32(task_id) + step + seed``), so rebuilding a dataset
+    gives the same traces.
+    """
+    import zlib
+
+    import numpy as np
+
+    from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext
+
+    source = TemplateTraceSource(env_id)
 
     def trace_fn(state: dict[str, Any]) -> str:
-        return traces.trace_for(source, state)
+        ctx = TraceContext.from_info(state["info"], state["observation"],
+                                     [h.action for h in state["history"]])
+        rng = np.random.default_rng(zlib.crc32(state["task_id"].encode()) + state["step"] + seed)
+        return source(ctx, state["action"], rng) or ""
 
     return trace_fn
 

@@ -1,0 +1,61 @@
+"""HFPolicy: batched greedy generation equals unbatched, prefill/stop handling, score."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cotdiag.agents.hf import HFPolicy, build_model_text
+from cotdiag.agents.registry import make_policy
+
+PROMPTS = [
+    "Task: put a mug on the desk.\n\nCurrent observation:\nYou see a mug 1.",
+    "Task: x",
+    "Task: put a mug on the desk.\n\nCurrent observation:\nYou arrive at desk 1. On the desk 1, you see a mug 1 and a pen.",
+    "Current observation:\nNothing happens.",
+]
+
+
+@pytest.fixture(scope="module")
+def policy(micro_model):
+    return HFPolicy(micro_model, max_new_tokens=12, batch_size=8)
+
+
+def test_batched_greedy_equals_unbatched(policy):
+    infos = [{"prefill": "<action>"}, {"prefill": ""}, {"prefill": "<action>"}, {"prefill": ""}]
+    batched = policy.act_batch(PROMPTS, infos)
+    single = [policy.act(p, i) for p, i in zip(PROMPTS, infos, strict=True)]
+    assert batched == single
+    assert all(isinstance(x, str) for x in batched)
+
+
+def test_stops_after_closing_tag(policy):
+    out = policy.generate([build_model_text(policy.tokenizer, "p", "<action>")])[0]
+    k = out.find("</action>")
+    assert k == -1 or out.endswith("</action>")
+    assert "<|endoftext|>" not in out
+
+
+def test_score_per_token_and_sum(policy):
+    s = policy.score(PROMPTS[0], "take mug 1 from desk 1</action>", prefill="<action>")
+    assert len(s.tokens) == len(s.token_logprobs) > 0
+    assert all(lp <= 0 for lp in s.token_logprobs)
+    assert math.isclose(s.total, sum(s.token_logprobs), rel_tol=1e-6)
+    assert s.tokens[-1] == "</action>"
+    batch = policy.score_batch([PROMPTS[0], PROMPTS[1]], ["take mug 1 from desk 1</action>", "look</action>"],
+                               prefills=["<action>", "<action>"])
+    assert math.isclose(batch[0].total, s.total, rel_tol=1e-4, abs_tol=1e-4)
+
+
+def test_seeded_sampling_is_reproducible(micro_model):
+    p = HFPolicy(micro_model, do_sample=True, seed=3, max_new_tokens=8)
+    a = [p.act(PROMPTS[0], {"prefill": ""}) for _ in range(2)]
+    p.reset(seed=3)
+    b = [p.act(PROMPTS[0], {"prefill": ""}) for _ in range(2)]
+    assert a == b
+
+
+def test_registry_builds_hf_policy(micro_model):
+    p = make_policy(f"hf:{micro_model}", seed=0, max_new_tokens=4)
+    assert isinstance(p, HFPolicy) and p.name == f"hf:{micro_model}"
