@@ -44,6 +44,7 @@ from cotdiag.wrappers.parsing import (
     normalization_for,
     parse_response,
 )
+from cotdiag.wrappers.reasoner_actor import ReasonerActorEnv, ReasonerActorParallelEnv
 from cotdiag.wrappers.traces import (
     SwapTraceSource,
     TemplateTraceSource,
@@ -52,6 +53,7 @@ from cotdiag.wrappers.traces import (
     register_templates,
     truncate,
 )
+from cotdiag.wrappers.vector import EpisodePlanWrapper, make_planned_vec, vector_episodes
 
 __all__ = [
     "ACTION_CLOSE",
@@ -71,6 +73,11 @@ __all__ = [
     "AdmissibleActionWrapper",
     "hashed_bag_of_words",
     "ConflictingTraceWrapper",
+    "EpisodePlanWrapper",
+    "ReasonerActorEnv",
+    "ReasonerActorParallelEnv",
+    "make_planned_vec",
+    "vector_episodes",
     "DecodingModeWrapper",
     "SwapTraceSource",
     "TemplateTraceSource",
