@@ -135,7 +135,11 @@ def official_single_turn(category: str, task_id: str, answer: str) -> bool:
     from bfcl_eval.constants.enums import Language
     from bfcl_eval.eval_checker.ast_eval.ast_checker import ast_checker
     from bfcl_eval.model_handler.utils import default_decode_ast_prompting
-    from bfcl_eval.utils import is_empty_output, is_function_calling_format_output, load_dataset_entry
+    from bfcl_eval.utils import (
+        is_empty_output,
+        is_function_calling_format_output,
+        load_dataset_entry,
+    )
 
     try:
         decoded = default_decode_ast_prompting(answer)

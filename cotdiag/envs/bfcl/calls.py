@@ -98,7 +98,7 @@ def _check_literal(node: ast.AST, depth: int = 0) -> None:
             _check_literal(elt, depth + 1)
         return
     elif isinstance(node, ast.Dict):
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             if key is None:
                 raise CallSyntaxError("Invalid action: `**` unpacking is not allowed in a dict literal.", call_shaped=True)
             if not (isinstance(key, ast.Constant) and isinstance(key.value, _SCALARS)):

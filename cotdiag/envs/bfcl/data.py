@@ -93,7 +93,7 @@ def load_ground_truth(category: str) -> dict[str, Any]:
         raise InvalidConfigError(
             f"expected {len(entries)} ground-truth entries for {category}, got {len(answers)}"
         )
-    return {e["id"]: a["ground_truth"] for e, a in zip(entries, answers)}
+    return {e["id"]: a["ground_truth"] for e, a in zip(entries, answers, strict=True)}
 
 
 def list_task_ids(split: str) -> list[str]:

@@ -67,9 +67,9 @@ class BFCLEnv(TextEnv):
     whose values are literals (see :mod:`cotdiag.envs.bfcl.calls`). The end-of-turn action is
     ``"[]"`` (:data:`~cotdiag.envs.bfcl.calls.END_OF_TURN`): it hands over to the next user turn,
     and ends the episode after the last one. Multi-turn: an action that does not parse, uses
-    non-literal arguments, positional arguments, or names a function that may not run (not declared
-    by the entry's classes, or listed in ``excluded_function``) is an invalid step; no call of it runs and the API state is unchanged (all
-    calls of an action are checked before any runs). Single-turn: whatever the action, it is the
+    non-literal or positional arguments, or names a function that may not run (not declared by the
+    entry's classes, or listed in ``excluded_function``) is an invalid step: no call of it runs and
+    the API state is unchanged (all calls of an action are checked before any runs). Single-turn: whatever the action, it is the
     answer; one that does not parse is recorded as invalid and loses, except a plain-text
     (not call-shaped) answer to an ``irrelevance``/``live_irrelevance`` entry, which BFCL counts as
     the correct "no call".
@@ -182,7 +182,7 @@ class BFCLEnv(TextEnv):
             text = call.to_string()
             if text in self._pending:
                 self._pending.remove(text)
-        obs = "\n".join(f"{c.to_string()} -> {r}" for c, r in zip(calls, results))
+        obs = "\n".join(f"{c.to_string()} -> {r}" for c, r in zip(calls, results, strict=True))
         if self._turn_steps > self.max_steps_per_turn:
             self._checker_error = f"force-terminated: more than {self.max_steps_per_turn} steps in turn {self._turn}"
             return self._transition(obs + f"\n{self._checker_error}.", lost=True)
