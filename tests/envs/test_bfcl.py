@@ -92,7 +92,7 @@ def test_library_never_names_eval_or_exec():
     root = Path(cotdiag.__file__).parent / "envs" / "bfcl"
     for path in root.rglob("*.py"):
         text = path.read_text()
-        assert "eval(" not in text.replace("literal_eval(", "") and "exec(" not in text, path
+        assert "eval(" not in text and "exec(" not in text, path
 
 
 # -------------------------------------------------------------------------------- registration
@@ -167,7 +167,7 @@ def test_wrong_turn_fails_the_entry_with_partial_score(env):
     _, info = env.reset(options={"task_id": "multi_turn_base_0"})
     info = env.step("ls(a=True)")[4]
     _, r, term, _, info = env.step("[]")
-    assert r == 0.0 and "instance_state_mismatch" not in info["bfcl/checker_error"] or info["bfcl/checker_error"]
+    assert r == 0.0 and not term and info["bfcl/checker_error"].startswith("turn 0:")
     while True:
         _, r, term, _, info = env.step(info["expert_action"])
         if term:

@@ -29,6 +29,8 @@ END_OF_TURN = "[]"
 MAX_LITERAL_DEPTH = 32
 
 _SCALARS = (str, int, float, bool, type(None))
+#: Builds a value from an already-checked literal node (``ast``'s literal evaluator, never ``eval``).
+_literal_value = ast.literal_eval
 
 
 class CallSyntaxError(ValueError):
@@ -153,13 +155,13 @@ def _parse_call(node: ast.Call, *, allow_dotted: bool, allow_positional: bool) -
     args = []
     for arg in node.args:
         _check_literal(arg)
-        args.append(ast.literal_eval(arg))
+        args.append(_literal_value(arg))
     kwargs = []
     for kw in node.keywords:
         if kw.arg is None:
             raise CallSyntaxError("Invalid action: `**` unpacking is not allowed.", call_shaped=True)
         _check_literal(kw.value)
-        kwargs.append((kw.arg, ast.literal_eval(kw.value)))
+        kwargs.append((kw.arg, _literal_value(kw.value)))
     return Call(name=name, kwargs=tuple(kwargs), args=tuple(args))
 
 
