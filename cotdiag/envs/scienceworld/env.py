@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from cotdiag.envs.base import TaskSpec, TextEnv, Transition
+from cotdiag.envs.scienceworld.observation import sort_listings
 from cotdiag.envs.scienceworld.simulator import JVM
 from cotdiag.envs.scienceworld.splits import SPLITS, list_tasks, parse_task_id
 from cotdiag.error import InvalidConfigError, SimulatorError
@@ -50,7 +51,10 @@ class ScienceWorldEnv(TextEnv):
     ## Observation Space
     :class:`~cotdiag.envs.spaces.UnicodeText`. On ``reset``: the task description
     (``Task Description:\\nYour task is to ...``), a blank line and the output of ``look around``.
-    After each step: the simulator's feedback text, unchanged.
+    After each step: the simulator's feedback text. One normalisation: ScienceWorld lists a room's
+    objects in an order that changes between loads of the same variation (JVM hash-set order), so
+    the lines under ``In it, you see:`` are sorted (:mod:`cotdiag.envs.scienceworld.observation`);
+    otherwise the text is unchanged. Numbered ambiguity menus keep the simulator's order.
 
     ## Action Space
     :class:`~cotdiag.envs.spaces.UnicodeText`: a command such as ``open door to kitchen``. The
@@ -65,8 +69,9 @@ class ScienceWorldEnv(TextEnv):
 
     ## Rewards
     ScienceWorld's score (integer 0-100, partial credit for sub-goals) divided by 100, so
-    ``info["score"]`` is in ``[0, 1]`` and the reward is its change (the return of an episode is its
-    final score). A failed task (ScienceWorld score < 0, e.g. focusing on the wrong object) sets the
+    ``info["score"]`` is in ``[0, 1]`` and the reward is its change: the return of an episode is its
+    final score minus the score at ``reset``, which ScienceWorld can make positive (e.g. 0.17 on
+    ``find-animal`` once ``look around`` has been played). A failed task (ScienceWorld score < 0, e.g. focusing on the wrong object) sets the
     score to 0, so that step's reward is minus the score reached so far.
 
     ## Episode End
@@ -183,7 +188,7 @@ class ScienceWorldEnv(TextEnv):
         sim = self._load(name, variation)
         server = sim.server
         try:
-            look = str(server.step("look around"))
+            look = sort_listings(str(server.step("look around")))
             desc = str(server.freeActionTaskDesc())
             score_100 = int(round(100 * server.getScore()))
         except Exception as e:
@@ -209,7 +214,7 @@ class ScienceWorldEnv(TextEnv):
             return self._invalid_transition("Invalid action: the text is not valid Unicode (lone surrogate).")
         server = self._jvm.raw.server
         try:
-            obs = str(server.step(action))
+            obs = sort_listings(str(server.step(action)))
             score_100 = int(round(100 * server.getScore()))
             completed = bool(server.getCompleted())
         except Exception as e:
