@@ -1,0 +1,110 @@
+"""Cost of the attention + gradient analysis against one plain forward and backward pass.
+
+Both sides run the same model on the same input (an ALFWorld-like decision state: a long prompt,
+a CoT trace and an action, tokenized by a tokenizer trained on such text):
+
+* plain: ``model(input_ids, labels=input_ids)`` with the model's default attention kernel (SDPA),
+  then ``loss.backward()`` (parameter gradients, as in training);
+* analysis: :func:`cotdiag.diagnostics.attribution.attribute` (eager attention with attention
+  probabilities, action-only loss, gradients at the input embeddings and the ``o_proj`` inputs,
+  and the span shares with and without the first token).
+
+``cost_ratio`` = median analysis time / median plain time (goal <= 3). Writes
+``benchmarks/results/attribution.json``.
+
+Usage: ``python benchmarks/attribution.py [--repeats 10]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from cotdiag.baselines.tiny import TinyModelConfig, build_tiny_model, train_tokenizer
+from cotdiag.diagnostics.attention import encode_example
+from cotdiag.diagnostics.attribution import attribute
+from cotdiag.wrappers.history import HistoryStep, render_prompt
+
+ROOM = ("You are in the middle of a room. Looking quickly around you, you see " +
+        ", ".join(f"a cabinet {i}" for i in range(1, 12)) + ", a coffeemachine 1, a countertop 1, " +
+        ", ".join(f"a drawer {i}" for i in range(1, 8)) + ", a fridge 1, a sinkbasin 1 and a toaster 1.")
+
+
+def make_input(n_history: int) -> tuple[str, str, str]:
+    hist = [HistoryStep(f"You arrive at cabinet {i}. The cabinet {i} is closed.", f"open cabinet {i}") for i in range(1, n_history + 1)]
+    prompt = render_prompt("put a hot mug in coffeemachine.", ROOM, hist, mode="cot") + "\n"
+    trace = ("The goal needs a hot mug in the coffeemachine. I have not found a mug yet; cabinets and "
+             "countertops usually hold mugs, and I have not looked in cabinet 5, so I open it next.")
+    return prompt, trace, "open cabinet 5"
+
+
+def interleaved_medians(fns, repeats: int) -> list[float]:
+    """Median wall time of each function, calls interleaved (robust to load drifting on shared CPUs)."""
+    for fn in fns:
+        fn()  # warm-up
+    ts: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            ts[k].append(time.perf_counter() - t)
+    return [statistics.median(x) for x in ts]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--history", type=int, default=8, help="past steps in the prompt (sets the length)")
+    ap.add_argument("--vocab", type=int, default=300, help="BPE vocabulary of the benchmark tokenizer")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "attribution.json")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    prompt, trace, action = make_input(args.history)
+    # A small vocabulary keeps the sequence near the length a real tokenizer gives such a state.
+    tok = train_tokenizer([prompt, trace, action], vocab_size=args.vocab)
+    cfg = TinyModelConfig()
+    model = build_tiny_model(tok, cfg).eval()
+    plain_model = copy.deepcopy(model)
+    plain_model.set_attn_implementation("sdpa")
+    ex = encode_example(tok, prompt, trace, action)
+    ids = ex.input_ids
+
+    def plain() -> None:
+        plain_model.zero_grad(set_to_none=True)
+        out = plain_model(input_ids=ids, labels=ids)
+        out.loss.backward()
+
+    def analysis() -> None:
+        attribute(model, ex)
+
+    t_plain, t_analysis = interleaved_medians([plain, analysis], args.repeats)
+    res = {
+        "cost_ratio": t_analysis / t_plain,
+        "goal": "<= 3",
+        "plain_forward_backward_s": t_plain,
+        "analysis_s": t_analysis,
+        "tokens": int(ids.shape[1]),
+        "span_tokens": ex.span_lengths,
+        "model": {**{k: getattr(cfg, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")},
+                  "parameters": sum(p.numel() for p in model.parameters()), "vocab": len(tok)},
+        "repeats": args.repeats,
+        "timing": "median wall time per example after one warm-up call, plain and analysis calls interleaved",
+        "device": "cpu", "torch_threads": torch.get_num_threads(),
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "note": "analysis = eager attention with attention probabilities + activation gradients (no parameter gradients) + span shares with and without the first token; plain = SDPA forward + backward with parameter gradients",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
