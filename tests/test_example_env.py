@@ -50,3 +50,19 @@ def test_cli_evaluates_the_example(tmp_path, example_module):
     # Re-running resumes: nothing is played twice.
     assert CliRunner().invoke(app, args).exit_code == 0
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.timeout(600)
+def test_example_on_the_leaderboard(tmp_path, example_module):
+    here = EXAMPLE.parent
+    out = tmp_path / "board"
+    res = CliRunner().invoke(app, [
+        "leaderboard", "run", "--import", str(EXAMPLE), "--suite", str(here / "suite.toml"),
+        "--policies", str(here / "policies.toml"), "--out", str(out),
+    ])
+    assert res.exit_code == 0, res.output
+    md = (out / "leaderboard.md").read_text()
+    expert_rows = [line for line in md.splitlines() if line.startswith("| expert | TextWorldExample-v0 |")]
+    assert len(expert_rows) == 2  # test (id) and ood
+    assert all("| 100.0 | 100.0 | +0.0 |" in row for row in expert_rows)
+    assert (out / "leaderboard.html").exists()

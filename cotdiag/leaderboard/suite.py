@@ -10,7 +10,8 @@ Built-in suites:
   held-out task types / categories, PAPER.md "OOD splits"); 20 episodes per entry and mode.
   ScienceWorld has no in-domain-only test split, so its in-domain entry uses ``dev`` (held-out
   variations of every task type).
-* ``smoke`` (v1): ALFWorld only, 1 episode per split, 8 steps, for tests and CI.
+* ``smoke`` (v1): ALFWorld only, 1 episode per split (seed 4: a short look-at-in-light and a
+  cool-and-place game), 5 steps: it checks the plumbing, not the policies (tests, CI).
 
 A suite can also be a TOML or JSON file (``--suite my_suite.toml``)::
 
@@ -119,8 +120,8 @@ SUITES: dict[str, Suite] = {
         max_steps={"CoTDiag-ALFWorld-v0": 50, "CoTDiag-ScienceWorld-v0": 100, "CoTDiag-BFCL-v0": 20},
     )),
     "smoke": Suite("smoke", 1, (
-        SuiteEntry("CoTDiag-ALFWorld-v0", "valid_seen", "id", episodes=1, max_steps=8),
-        SuiteEntry("CoTDiag-ALFWorld-v0", "eval_ood_task_types", "ood", episodes=1, max_steps=8),
+        SuiteEntry("CoTDiag-ALFWorld-v0", "valid_seen", "id", seed=4, episodes=1, max_steps=5),
+        SuiteEntry("CoTDiag-ALFWorld-v0", "eval_ood_task_types", "ood", seed=4, episodes=1, max_steps=5),
     )),
 }
 
