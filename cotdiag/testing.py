@@ -69,7 +69,7 @@ def rollout(env: gym.Env, seed: int, actions: list[str] | None = None, max_steps
     return trace
 
 
-def check_text_env(env: gym.Env, *, seeds: tuple[int, ...] = (0, 1), expert_steps: int = 200,
+def check_text_env(env: gym.Env | str, *, seeds: tuple[int, ...] = (0, 1), expert_steps: int = 200,
                    check_expert: bool = True, skip_render_check: bool = True) -> None:
     """Check a CoTDiag text env.
 
@@ -77,12 +77,33 @@ def check_text_env(env: gym.Env, *, seeds: tuple[int, ...] = (0, 1), expert_step
     2. the ``info`` contract on reset and every step;
     3. determinism: two rollouts with the same seed give identical observations, rewards and infos;
     4. expert replay: following ``info["expert_action"]`` from ``reset(seed=seeds[0])`` wins within
-       ``expert_steps`` steps (skipped when ``check_expert`` is False).
+       ``expert_steps`` steps (skipped when ``check_expert`` is False);
+    5. task selection: ``env.unwrapped.task_ids`` (when the env has it, as every
+       :class:`cotdiag.envs.TextEnv` does) is non-empty and ``reset(options={"task_id": t})`` plays
+       task ``t`` (checked on the first and the last task).
+
+    Args:
+        env: the env, or a registered env id (made with ``gymnasium.make``).
 
     Raises:
         ContractError: a contract check fails (``check_env`` raises its own errors).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> check_text_env(gym.make("CoTDiag-ALFWorld-v0", split="valid_seen"))  # doctest: +SKIP
     """
+    if isinstance(env, str):
+        env = gym.make(env)
     check_env(env.unwrapped, skip_render_check=skip_render_check)
+    task_ids = getattr(env.unwrapped, "task_ids", None)
+    if task_ids is not None:
+        if not task_ids:
+            raise ContractError("env.unwrapped.task_ids is empty")
+        for tid in {task_ids[0], task_ids[-1]}:
+            _, info = env.reset(seed=seeds[0], options={"task_id": tid})
+            check_info(info, where=f"reset(task_id={tid!r}): ")
+            if info["task_id"] != tid:
+                raise ContractError(f"reset(options={{'task_id': {tid!r}}}) played task {info['task_id']!r}")
     for seed in seeds:
         a = rollout(env, seed)
         b = rollout(env, seed)
