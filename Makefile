@@ -17,7 +17,7 @@ endif
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: venv java demo test bench lint clean
+.PHONY: venv java chromium demo test bench lint clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,12 @@ java:
 	@command -v java >/dev/null 2>&1 || { \
 	  echo "java not found: installing default-jre-headless (ScienceWorld needs Java 11+)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; }
+
+# The leaderboard's HTML test renders the page in headless Chromium.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "chromium not found: installing chromium (the leaderboard HTML test uses it headless)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 $(STAMP): pyproject.toml | java
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -37,7 +43,7 @@ $(STAMP): pyproject.toml | java
 demo: venv
 	$(BIN)/cotdiag demo --out runs/demo
 
-test: venv
+test: venv chromium
 	$(BIN)/python -m pytest -q
 
 bench: venv
