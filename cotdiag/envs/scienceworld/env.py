@@ -106,8 +106,10 @@ class ScienceWorldEnv(TextEnv):
     ``task_id`` is ``"<task_name>/<variation>"``), plus ``scienceworld/score_100`` (the raw
     ScienceWorld score, an ``int`` that is negative when the task failed).
     ``expert_action`` is the next action of the gold sequence while every action the simulator
-    accepted so far was the gold one (compared after stripping whitespace; actions it rejected as
-    invalid leave the state and the expert unchanged). Once the agent deviates it is ``None`` for
+    accepted so far was the gold one (compared after stripping whitespace; other actions it
+    rejected as invalid leave the state and the expert unchanged; a gold action is consumed even
+    when rejected, as the gold path holds ambiguity-menu answers such as ``0`` that only apply
+    after an ambiguous command). Once the agent deviates it is ``None`` for
     the rest of the episode (ScienceWorld has no planner to re-plan from an arbitrary state). It is
     ``None`` after the gold sequence ends or the episode terminates. ScienceWorld's gold-path
     generator is not seeded (it can pick, e.g., a different animal on each load), so the env
@@ -233,8 +235,7 @@ class ScienceWorldEnv(TextEnv):
         won = score_100 >= 100
         lost = not won and (score_100 < 0 or completed)
         self._score_100 = score_100
-        if not invalid:
-            self._advance_expert(action.strip())
+        self._advance_expert(action.strip(), invalid)
         if not invalid:  # a rejected action leaves the state, hence the admissible actions, unchanged
             self._admissible = self._enumerate(server)
         return self._transition(obs, invalid=invalid, won=won, lost=lost)
@@ -250,11 +251,13 @@ class ScienceWorldEnv(TextEnv):
         super().close()
 
     # ------------------------------------------------------------------ helpers
-    def _advance_expert(self, action: str) -> None:
+    def _advance_expert(self, action: str, invalid: bool) -> None:
         pos = self._gold_pos
         if pos is not None and pos < len(self._gold) and action == self._gold[pos]:
+            # The gold action itself, even if the simulator rejects it: ScienceWorld's gold paths
+            # contain menu answers ("0") that are only valid when the command before was ambiguous.
             self._gold_pos = pos + 1
-        else:
+        elif not invalid:  # a rejected non-gold action leaves state and expert unchanged
             self._gold_pos = None
 
     def _expert_action(self, done: bool) -> str | None:

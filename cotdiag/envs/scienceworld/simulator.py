@@ -20,7 +20,7 @@ from cotdiag.error import DependencyNotInstalled, SimulatorError
 logger = logging.getLogger(__name__)
 
 #: Seconds to wait for the JVM to exit after the shutdown request before killing it.
-SHUTDOWN_TIMEOUT_S = 5.0
+SHUTDOWN_TIMEOUT_S = 10.0
 
 
 @functools.cache
