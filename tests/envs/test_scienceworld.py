@@ -90,6 +90,21 @@ def test_split_table_matches_simulator(fast_env):
             assert sorted(getter()) == list(variations(name, part)), (name, part)
 
 
+def test_expert_pointer_rules():
+    """No JVM: the gold pointer advances on gold actions (even rejected ones), stops on others."""
+    e = ScienceWorldEnv(split="train")
+    e._gold, e._gold_pos = ["open door", "0", "go"], 0
+    e._advance_expert("open door", False)
+    e._advance_expert("xyzzy", True)  # rejected non-gold action: state and expert unchanged
+    assert e._expert_action(False) == "0"
+    e._advance_expert("0", True)  # gold menu answer rejected by the simulator: still consumed
+    assert e._expert_action(False) == "go"
+    assert e._expert_action(True) is None  # episode over
+    e._advance_expert("look around", False)  # accepted non-gold action: off the gold path
+    assert e._expert_action(False) is None
+    assert e.jvm_pid is None  # nothing started
+
+
 # ------------------------------------------------------------------ API checks
 def test_check_env(fast_env):
     check_env(fast_env.unwrapped)
