@@ -72,6 +72,7 @@ def main() -> int:
     result: dict = {"benchmark": "cotdiag evaluate --backend local vs ray", "cpus_visible": os.cpu_count(),
                     "ray_workers": args.workers, "ray_version": ray.__version__, "machine": platform.machine(),
                     "ray_init_s": round(ray_init_s, 2), "workloads": {},
+                    "load_average_1min_start": round(os.getloadavg()[0], 2),
                     "note": "2 CPU cores shared with other engineers' jobs; timings are noisy"}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (env_id, policy, kw) in workloads.items():
@@ -86,6 +87,7 @@ def main() -> int:
             }
             print(name, json.dumps(result["workloads"][name]))
     ray.shutdown()
+    result["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     sp = [w["speedup"] for w in result["workloads"].values()]
     result["speedup_min"] = min(sp)
     result["speedup_goal"] = f">= {0.8 * args.workers:.1f}"

@@ -148,6 +148,11 @@ def run_leaderboard(
     versions = env_versions()
     vhash = versions_hash(versions)
     statuses: list[CellStatus] = []
+    ray_started = False
+    if backend == "ray":  # one Ray instance for every cell (each cell still gets its own actors)
+        from cotdiag.distributed import init_ray
+
+        ray_started = init_ray(ray_address, num_cpus=num_workers)
     with ResultStore(out / DB_NAME) as store:
         for pcfg in policies:
             try:
@@ -194,6 +199,10 @@ def run_leaderboard(
                         "domain": entry.domain, "mode": mode, "suite": f"{suite.name}@v{suite.version}",
                         "versions": versions, "config_hash": chash,
                     })
+    if ray_started:
+        import ray
+
+        ray.shutdown()
     (out / "status.json").write_text(json.dumps(
         {"suite": suite.name, "version": suite.version, "versions": versions,
          "cells": [asdict(s) for s in statuses]}, indent=2) + "\n")
