@@ -75,27 +75,49 @@ def _import_ray() -> Any:
 class EpisodeWorker:
     """The body of a Ray actor: one env and one policy, reused for every episode it plays.
 
-    Args:
-        policy: the policy (pickled to the actor).
-        env_id: registered Gymnasium id, used when ``make_env`` is ``None``.
-        env_kwargs: constructor kwargs (including ``split``).
-        max_episode_steps: step limit override, or ``None``.
-        make_env: optional ``make_env(**env_kwargs) -> env`` factory.
-        imports: user module specs to import first (see :mod:`cotdiag.plugins`).
+    An actor outlives one :func:`ray_episodes` call while Ray stays up (the actors are kept in a
+    per-process pool), so a leaderboard pays the process start-up once. :meth:`configure` keeps the
+    current env when the env configuration is unchanged and builds a new one (closing the old)
+    otherwise; the policy is replaced on every call.
     """
 
-    def __init__(self, policy: Policy, env_id: str, env_kwargs: dict[str, Any],
-                 max_episode_steps: int | None, make_env: Callable[..., gym.Env] | None,
-                 imports: list[str]) -> None:
+    def __init__(self) -> None:
         import cotdiag  # noqa: F401  (registers the envs in the worker process)
+
+        self.env: gym.Env | None = None
+        self.env_config: tuple | None = None
+        self.policy: Policy | None = None
+
+    def configure(self, policy: Policy, env_id: str, env_kwargs: dict[str, Any],
+                  max_episode_steps: int | None, make_env: Callable[..., gym.Env] | None,
+                  imports: list[str]) -> bool:
+        """Set the policy and (re)build the env when its configuration changed.
+
+        Args:
+            policy: the policy (pickled to the actor).
+            env_id: registered Gymnasium id, used when ``make_env`` is ``None``.
+            env_kwargs: constructor kwargs (including ``split``).
+            max_episode_steps: step limit override, or ``None``.
+            make_env: optional ``make_env(**env_kwargs) -> env`` factory (compared with ``==``).
+            imports: user module specs to import first (see :mod:`cotdiag.plugins`).
+
+        Returns:
+            Whether a new env was built.
+        """
         from cotdiag.plugins import import_user_modules
 
         import_user_modules(imports)
         self.policy = policy
+        config = (env_id, env_kwargs, max_episode_steps, make_env)
+        if self.env is not None and self.env_config == config:
+            return False
+        self.close()
         if make_env is not None:
             self.env = make_env(**env_kwargs)
         else:
             self.env = gym.make(env_id, max_episode_steps=max_episode_steps, **env_kwargs)
+        self.env_config = config
+        return True
 
     def run(self, index: int, task_id: str, seed: int) -> tuple[int, dict[str, Any]]:
         """Play one episode; return ``(index, record)``."""
@@ -104,8 +126,38 @@ class EpisodeWorker:
         return index, run_episode(self.env, self.policy, task_id, seed)
 
     def close(self) -> None:
-        """Close the env."""
-        self.env.close()
+        """Close the env (if any)."""
+        if self.env is not None:
+            self.env.close()
+        self.env, self.env_config = None, None
+
+
+#: Actors kept between :func:`ray_episodes` calls while the same Ray job is up.
+_POOL: list[Any] = []
+_POOL_JOB: list[str] = []
+
+
+def _actors(ray: Any, n: int) -> list[Any]:
+    """``n`` pooled actors, creating the missing ones (the pool is dropped when Ray restarted)."""
+    job = str(ray.get_runtime_context().get_job_id())
+    if _POOL_JOB != [job]:
+        _POOL.clear()
+        _POOL_JOB[:] = [job]
+    actor_cls = ray.remote(num_cpus=1)(EpisodeWorker)
+    while len(_POOL) < n:
+        _POOL.append(actor_cls.remote())
+    return _POOL[:n]
+
+
+def shutdown_pool() -> None:
+    """Kill the pooled actors (called before ``ray.shutdown()`` by those who started Ray)."""
+    ray = _import_ray()
+    for a in _POOL:
+        try:
+            ray.kill(a)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    _POOL.clear()
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
@@ -175,20 +227,17 @@ def ray_episodes(
     started = init_ray(address, num_cpus=num_workers)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     n = min(num_workers or cpus, cpus, len(plan))  # an actor holds 1 CPU: more would never start
-    actor_cls = ray.remote(num_cpus=1)(EpisodeWorker)
-    policy_ref = ray.put(policy)
-    actors = [
-        actor_cls.remote(policy_ref, env_id, dict(env_kwargs or {}), max_episode_steps, make_env,
-                         imported_specs())
-        for _ in range(n)
-    ]
-    logger.info("playing %d episodes on %d Ray actors", len(plan), n)
     try:
-        pool = ActorPool(actors)
-        yield from pool.map_unordered(lambda a, p: a.run.remote(*p), plan)
-        ray.get([a.close.remote() for a in actors])
+        actors = _actors(ray, n)
+        policy_ref = ray.put(policy)
+        ray.get([a.configure.remote(policy_ref, env_id, dict(env_kwargs or {}), max_episode_steps,
+                                    make_env, imported_specs()) for a in actors])
+        logger.info("playing %d episodes on %d Ray actors", len(plan), n)
+        yield from ActorPool(actors).map_unordered(lambda a, p: a.run.remote(*p), plan)
+    except BaseException:
+        shutdown_pool()  # an actor may be mid-episode: never hand it to the next call
+        raise
     finally:
-        for a in actors:
-            ray.kill(a)
         if started:
+            shutdown_pool()
             ray.shutdown()

@@ -32,6 +32,9 @@ def local_ray():
     started = init_ray(num_cpus=2)
     yield
     if started:
+        from cotdiag.distributed import shutdown_pool
+
+        shutdown_pool()
         ray.shutdown()
 
 

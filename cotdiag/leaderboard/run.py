@@ -202,6 +202,9 @@ def run_leaderboard(
     if ray_started:
         import ray
 
+        from cotdiag.distributed import shutdown_pool
+
+        shutdown_pool()
         ray.shutdown()
     (out / "status.json").write_text(json.dumps(
         {"suite": suite.name, "version": suite.version, "versions": versions,
