@@ -1,0 +1,21 @@
+"""Diagnostics of where CoT training gains land (PAPER.md), one small module per concept.
+
+==========================  ==================================================================
+module                      what it measures
+==========================  ==================================================================
+``backend``                 the model seen through prefilled completion (prompt / CoT / forced)
+``offline``                 prompt and CoT action quality, CoT advantage, consistency, log p(a*)
+``online``                  episodes in each decoding mode on the same task ids and seeds
+``conflicting``             revision / prompt-anchored / other rates per truncation fraction
+``attention``               attention mass of the action rows on the prompt vs the CoT span
+``gradient``                value-path (α·δ) and input-embedding gradient mass per span
+``attribution``             the one forward + backward pass feeding attention and gradient
+``sweep``                   all of the above on a model, and on each checkpoint of a run
+``report`` / ``plots``      ``report.json``, ``report.md`` and PNG plots
+==========================  ==================================================================
+
+``cotdiag diagnose`` (:mod:`cotdiag.cli.diagnose`) runs the whole protocol. Nothing heavy is
+imported here; torch is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
