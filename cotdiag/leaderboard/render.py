@@ -83,18 +83,43 @@ def leaderboard_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+#: Columns of the per-policy summary (mean over the envs of each domain).
+SUMMARY_COLUMNS: list[tuple[str, str, str]] = [
+    ("policy", "policy", "s"),
+    ("id_prompt_success_pct", "ID prompt success (%)", ".1f"),
+    ("id_cot_success_pct", "ID CoT success (%)", ".1f"),
+    ("id_cot_advantage_pp", "ID CoT advantage (pp)", "+.1f"),
+    ("ood_prompt_success_pct", "OOD prompt success (%)", ".1f"),
+    ("ood_cot_success_pct", "OOD CoT success (%)", ".1f"),
+    ("ood_cot_advantage_pp", "OOD CoT advantage (pp)", "+.1f"),
+]
+
+
+def policy_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per policy, the unweighted mean over (env, split) rows of each domain (``None`` if no row)."""
+    out = []
+    for policy in sorted({r["policy"] for r in rows}):
+        s: dict[str, Any] = {"policy": policy}
+        for dom in ("id", "ood"):
+            for key in ("prompt_success_pct", "cot_success_pct", "cot_advantage_pp"):
+                vals = [r[key] for r in rows if r["policy"] == policy and r["domain"] == dom and r[key] is not None]
+                s[f"{dom}_{key}"] = sum(vals) / len(vals) if vals else None
+        out.append(s)
+    return out
+
+
 def _fmt(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return format(value, fmt) if fmt != "s" else str(value)
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
+def to_markdown(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]] = COLUMNS) -> str:
     """A GitHub Markdown table of ``rows``."""
-    lines = ["| " + " | ".join(t for _, t, _ in COLUMNS) + " |",
-             "|" + "|".join("---" if f == "s" else "---:" for *_, f in COLUMNS) + "|"]
+    lines = ["| " + " | ".join(t for _, t, _ in columns) + " |",
+             "|" + "|".join("---" if f == "s" else "---:" for *_, f in columns) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(_fmt(r[k], f) for k, _, f in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_fmt(r[k], f) for k, _, f in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -151,6 +176,14 @@ def to_html(rows: list[dict[str, Any]], *, title: str, plot: str | None, notes: 
             tip = f' title="{html.escape(json.dumps(r["versions_detail"]))}"' if k == "versions" else ""
             tds.append(f'<td{cls} data-value="{html.escape(raw)}"{tip}>{html.escape(_fmt(v, f))}</td>')
         body.append(f'<tr class="{r["domain"]}">{"".join(tds)}</tr>')
+    summary = policy_summary(rows)
+    s_head = "".join(f"<th>{html.escape(t)}</th>" for _, t, _ in SUMMARY_COLUMNS)
+    s_body = "".join(
+        "<tr>" + "".join(f'<td{"" if f == "s" else " class=num"}>{html.escape(_fmt(r[k], f))}</td>'
+                         for k, _, f in SUMMARY_COLUMNS) + "</tr>" for r in summary
+    )
+    by_policy = (f'<h2>In-domain vs out-of-domain, per policy (mean over envs)</h2>'
+                 f'<table id="by-policy"><thead><tr>{s_head}</tr></thead><tbody>{s_body}</tbody></table>')
     img = f'<h2>CoT advantage per policy</h2><img src="{html.escape(plot)}" alt="CoT advantage per policy">' if plot else ""
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     return f"""<!DOCTYPE html>
@@ -158,7 +191,7 @@ def to_html(rows: list[dict[str, Any]], *, title: str, plot: str | None, notes: 
 <body><h1>{html.escape(title)}</h1>
 <p>Click a column header to sort. In-domain rows are white, out-of-domain rows are shaded.</p>
 <table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
-{img}{"<h2>Cells not run</h2><ul>" + note_html + "</ul>" if notes else ""}
+{by_policy}{img}{"<h2>Cells not run</h2><ul>" + note_html + "</ul>" if notes else ""}
 <script>{_SORT_JS}</script></body></html>
 """
 
@@ -226,7 +259,8 @@ def render(out_dir: str | Path) -> dict[str, Path]:
     has_plot = plot_cot_advantage(rows, plot)
     if has_plot:
         paths["plot"] = plot
-    md = "# Leaderboard\n\n" + to_markdown(rows)
+    md = ("# Leaderboard\n\n" + to_markdown(rows) + "\n## In-domain vs out-of-domain, per policy\n\n"
+          + to_markdown(policy_summary(rows), SUMMARY_COLUMNS))
     if notes:
         md += "\nNot run:\n\n" + "".join(f"- {n}\n" for n in notes)
     if has_plot:

@@ -37,7 +37,8 @@ def test_markdown_and_files(board):
     paths = render(board)
     md = paths["markdown"].read_text()
     assert "CoT advantage (pp)" in md and "latency (ms/step)" in md
-    assert md.count("\n| gamma ") == 2
+    assert md.count("\n| gamma | E-v0 ") == 2
+    assert "| gamma | 0.0 | 100.0 | +100.0 | 0.0 | 100.0 | +100.0 |" in md  # ID vs OOD per policy
     assert paths["plot"].stat().st_size > 1000
 
 
@@ -49,12 +50,17 @@ class _Table(HTMLParser):
         self.head: list[str] = []
         self.rows: list[list[str]] = []
         self._in: str | None = None
+        self._table = False
         self.sort: tuple[str | None, str | None] = (None, None)
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        if tag == "table" and a.get("id") == "leaderboard":
-            self.sort = (a.get("data-sort-key"), a.get("data-sort-dir"))
+        if tag == "table":
+            self._table = a.get("id") == "leaderboard"
+            if self._table:
+                self.sort = (a.get("data-sort-key"), a.get("data-sort-dir"))
+        if not self._table:
+            return
         if tag == "tr":
             self.rows.append([])
         if tag in ("th", "td"):
@@ -62,6 +68,8 @@ class _Table(HTMLParser):
             (self.head if tag == "th" else self.rows[-1]).append("")
 
     def handle_endtag(self, tag):
+        if tag == "table":
+            self._table = False
         if tag in ("th", "td"):
             self._in = None
 
