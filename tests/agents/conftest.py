@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from cotdiag.baselines.tiny import MICRO_CONFIG, make_tiny_default
 from cotdiag.wrappers.format import DEFAULT_FORMAT
+
+# Tiny models are latency-bound: one thread avoids oversubscription on small shared CPUs.
+torch.set_num_threads(1)
 
 CORPUS = [
     "Task: put a mug on the desk.\n\nCurrent observation:\nYou arrive at desk 1. On the desk 1, you see a mug 1.",

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
+import torch
 
 from cotdiag.baselines.tiny import MICRO_CONFIG, make_tiny_default
 from cotdiag.envs.base import TaskSpec, TextEnv, Transition
 from cotdiag.wrappers.format import DEFAULT_FORMAT
+
+# Tiny models are latency-bound: one thread avoids oversubscription on small shared CPUs.
+torch.set_num_threads(1)
 
 SOLUTION = ["open box", "take key from box", "unlock door with key"]
 ADMISSIBLE = ["look", "inventory", "open box", "take key from box", "unlock door with key", "go to door"]
@@ -70,3 +74,15 @@ def micro_model(tmp_path_factory, scripted_dataset) -> Path:
     for ex in scripted_dataset:
         texts += [ex["prompt"], ex["prompt_for_prompt_mode"], DEFAULT_FORMAT.cot_response(ex["trace"], ex["action"])]
     return make_tiny_default(texts * 5, tmp_path_factory.mktemp("micro"), MICRO_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def sft_micro(tmp_path_factory, scripted_dataset, micro_model) -> Path:
+    """The micro model after a short SFT on the scripted dataset (it emits parseable responses)."""
+    from cotdiag.baselines.sft import ActionMaskSFTConfig, train_sft
+
+    out = tmp_path_factory.mktemp("sft_micro")
+    cfg = ActionMaskSFTConfig(output_dir=str(out), max_steps=40, per_device_train_batch_size=9, learning_rate=5e-3,
+                              save_strategy="no", disable_tqdm=True, dataloader_num_workers=0, logging_steps=10)
+    train_sft(scripted_dataset, str(micro_model), cfg)
+    return out

@@ -1,0 +1,259 @@
+"""GRPO on environment reward, on TRL's ``GRPOTrainer``.
+
+Design (what we built and why):
+
+* **Single-step replay, not multi-turn rollouts.** Each training prompt is a recorded decision state
+  of the expert dataset (:mod:`cotdiag.baselines.data`: ``task_id``, ``seed``, ``actions_before``).
+  :class:`EnvReplayReward` parses each completion with :func:`cotdiag.wrappers.parse_response`,
+  replays the episode prefix in a fresh env (``reset(seed, task_id)`` then ``actions_before``;
+  none of the simulators can restore a saved state) and executes the parsed action. The reward is
+  the env's reward for that step plus ``success_bonus`` when the step wins; a completion that does
+  not parse gets the study's format penalty ``-0.1``. Results are cached per
+  ``(task_id, seed, prefix, action)``, since a group of ``G`` completions often repeats an action.
+  We chose replay over TRL's experimental ``rollout_func`` (full episodes) because the study's GRPO
+  reward is per decision and replay keeps every group on the *same* state, which is what GRPO's
+  group-relative advantage assumes; ALFWorld's sparse reward means single-step replay gives a signal
+  mainly near the goal, so :attr:`EnvReplayReward.expert_bonus` (default 0) adds optional dense
+  shaping for small runs.
+* **Action masking in the policy loss.** :class:`ActionMaskGRPOTrainer` post-processes the batch
+  that ``GRPOTrainer._generate_and_score_completions`` returns: for a seeded random fraction ``k``
+  of completions, the ``tool_mask`` (TRL's own per-token loss mask, multiplied into
+  ``completion_mask`` in the loss) is set to 0 on the action tokens (between the action tags).
+  Advantages are unchanged, as in the study. TRL's loss normalisation counts tokens before our
+  mask (a ``k``-dependent rescaling of at most the action share of tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from trl import GRPOConfig, GRPOTrainer
+
+from cotdiag.agents.hf import build_model_text
+from cotdiag.baselines.sft import auto_bf16
+from cotdiag.error import InvalidConfigError
+from cotdiag.wrappers.decoding import FORMAT_PENALTY
+from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.wrappers.parsing import parse_response
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+    from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ActionMaskGRPOConfig(GRPOConfig):
+    """TRL ``GRPOConfig`` plus reduced action supervision and CoTDiag defaults.
+
+    Defaults changed from ``GRPOConfig``: ``bf16`` only on supporting GPUs, ``beta=0.01`` (the
+    study's KL), ``report_to="none"``, ``remove_unused_columns=False`` (the reward reads the replay
+    columns), ``save_strategy="steps"``.
+    """
+
+    action_mask_ratio: float = field(
+        default=0.0, metadata={"help": "Fraction k of completions whose action tokens get no policy loss."}
+    )
+    success_bonus: float = field(default=1.0, metadata={"help": "Reward added when the action wins the episode."})
+    expert_bonus: float = field(
+        default=0.0, metadata={"help": "Optional shaping: reward added when the action equals the expert's."}
+    )
+    beta: float = field(default=0.01, metadata={"help": "KL coefficient (the study: 0.01)."})
+    report_to: str | list[str] = field(default="none", metadata={"help": "Experiment trackers ('none')."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep replay columns (must stay False)."})
+    save_strategy: str = field(default="steps", metadata={"help": "Checkpoint strategy."})
+    bf16: bool | None = field(default=None, metadata={"help": "bfloat16 (None: on GPUs that support it)."})
+
+    def __post_init__(self) -> None:
+        if self.bf16 is None:
+            self.bf16 = auto_bf16()
+        if not 0.0 <= float(self.action_mask_ratio) <= 1.0:
+            raise InvalidConfigError(f"expected action_mask_ratio in [0, 1], got {self.action_mask_ratio!r}")
+        super().__post_init__()
+
+
+class EnvReplayReward:
+    """TRL reward function: replay the recorded state, execute the parsed action, return the reward.
+
+    Args:
+        make_env: ``make_env(env_id) -> gym.Env`` (default ``gym.make(env_id, split=split)``).
+        split: env split of the dataset's states.
+        success_bonus: added when the action wins the episode.
+        expert_bonus: added when the action equals the expert action (``0``: pure env reward).
+        format_penalty: reward of a completion that does not parse (``-0.1``).
+        fmt: the response tags.
+
+    Call signature (TRL): ``reward(prompts, completions, *, task_id, seed, actions_before, action,
+    env, **kwargs) -> list[float]`` (the dataset columns arrive as keyword lists).
+    """
+
+    __name__ = "env_replay_reward"
+
+    def __init__(self, make_env: Callable[[str], gym.Env] | None = None, *, split: str | None = None,
+                 success_bonus: float = 1.0, expert_bonus: float = 0.0, format_penalty: float = FORMAT_PENALTY,
+                 fmt: ResponseFormat = DEFAULT_FORMAT) -> None:
+        self._make_env = make_env
+        self.split = split
+        self.success_bonus = success_bonus
+        self.expert_bonus = expert_bonus
+        self.format_penalty = format_penalty
+        self.fmt = fmt
+        self._envs: dict[str, gym.Env] = {}
+        self._cache: dict[tuple, tuple[float, bool]] = {}
+        #: Replays executed (cache misses).
+        self.replays = 0
+
+    def _env(self, env_id: str) -> gym.Env:
+        if env_id not in self._envs:
+            if self._make_env is not None:
+                self._envs[env_id] = self._make_env(env_id)
+            else:
+                import gymnasium as gym
+
+                kw = {"split": self.split} if self.split else {}
+                self._envs[env_id] = gym.make(env_id, **kw)
+        return self._envs[env_id]
+
+    def replay(self, env_id: str, task_id: str, seed: int, prefix: Sequence[str], action: str) -> tuple[float, bool]:
+        """``(reward, won)`` of ``action`` after replaying ``prefix`` from ``reset(seed, task_id)``."""
+        key = (env_id, task_id, int(seed), tuple(prefix), action)
+        if key not in self._cache:
+            env = self._env(env_id)
+            env.reset(seed=int(seed), options={"task_id": task_id})
+            for a in prefix:
+                env.step(a)
+            _, r, _term, _trunc, info = env.step(action)
+            self.replays += 1
+            self._cache[key] = (float(r), bool(info.get("won", False)))
+        return self._cache[key]
+
+    def __call__(self, prompts: list[Any], completions: list[Any], **kw: Any) -> list[float]:
+        out = []
+        for i, completion in enumerate(completions):
+            text = completion if isinstance(completion, str) else completion[-1]["content"]
+            res = parse_response(text, mode="cot", fmt=self.fmt)
+            if res.status != "ok" or not res.action:
+                out.append(self.format_penalty)
+                continue
+            r, won = self.replay(kw["env"][i], kw["task_id"][i], kw["seed"][i], kw["actions_before"][i], res.action)
+            bonus = self.success_bonus * won + self.expert_bonus * (res.action == kw["action"][i])
+            out.append(r + bonus)
+        return out
+
+    def close(self) -> None:
+        """Close the replay envs."""
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()
+
+
+def action_token_mask(tokenizer: Any, ids: Sequence[int], fmt: ResponseFormat = DEFAULT_FORMAT) -> list[int]:
+    """1 on the completion tokens that overlap the action text between the first action tags.
+
+    Character spans come from incremental decoding (``decode(ids[:j + 1])``), so any tokenizer works.
+
+    Returns:
+        ``list[int]`` of length ``len(ids)``; all zeros when the completion has no opening tag.
+    """
+    ends, text = [], ""
+    for j in range(len(ids)):
+        text = tokenizer.decode(list(ids[: j + 1]), skip_special_tokens=False)
+        ends.append(len(text))
+    k = text.find(fmt.action_open)
+    if k < 0:
+        return [0] * len(ids)
+    a0 = k + len(fmt.action_open)
+    c = text.find(fmt.action_close, a0)
+    a1 = c if c >= 0 else len(text)
+    mask, start = [], 0
+    for e in ends:
+        mask.append(int(start < a1 and e > a0))
+        start = e
+    return mask
+
+
+class ActionMaskGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` whose loss skips the action tokens of a seeded fraction of completions.
+
+    Only ``_generate_and_score_completions`` is extended (``super()`` then a ``tool_mask``), see the
+    module docstring. ``self.masked_log`` records ``(global_step, n_masked, n_completions)``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mask_rng = np.random.default_rng(self.args.seed)
+        self.masked_log: list[tuple[int, int, int]] = []
+
+    def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
+        import torch
+
+        out = super()._generate_and_score_completions(inputs)
+        k = float(getattr(self.args, "action_mask_ratio", 0.0))
+        if k <= 0:
+            return out
+        ids = out["completion_ids"]
+        tool = out.get("tool_mask")
+        mask = torch.ones_like(ids) if tool is None else tool.clone()
+        chosen = self._mask_rng.random(ids.shape[0]) < k
+        for i in np.flatnonzero(chosen):
+            row = ids[i].tolist()
+            am = action_token_mask(self.processing_class, row)
+            mask[i] = mask[i] * (1 - torch.tensor(am, device=mask.device, dtype=mask.dtype))
+        out["tool_mask"] = mask
+        self.masked_log.append((int(self.state.global_step), int(chosen.sum()), int(ids.shape[0])))
+        return out
+
+
+def grpo_dataset(dataset: Dataset, tokenizer: Any) -> Dataset:
+    """Map the expert dataset's ``prompt`` to the exact model input (``build_model_text``)."""
+    return dataset.map(lambda ex: {"prompt": build_model_text(tokenizer, ex["prompt"], "")})
+
+
+def train_grpo(
+    dataset: Dataset,
+    model: str,
+    config: ActionMaskGRPOConfig,
+    *,
+    reward: EnvReplayReward | None = None,
+    extra_reward_funcs: list[Callable[..., list[float]]] | None = None,
+    callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    """GRPO from ``model`` on the decision states of ``dataset`` with environment reward.
+
+    Args:
+        dataset: expert dataset (:func:`cotdiag.baselines.data.build_dataset`) saved with its
+            ``cotdiag_data.json`` (the split is read from ``dataset.info`` when absent in ``reward``).
+        model: a model path (e.g. an SFT output).
+        config: training arguments (``output_dir`` receives checkpoints and the final model).
+        reward: the reward function (default: :class:`EnvReplayReward` with the config's bonuses).
+        extra_reward_funcs: more TRL reward functions, summed with ``reward`` (TRL's
+            ``reward_weights`` apply).
+        callbacks: extra ``transformers.TrainerCallback`` objects.
+
+    Returns:
+        ``{"output_dir", "steps", "log_history", "replays", "masked_log"}``.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    lm = AutoModelForCausalLM.from_pretrained(model)
+    reward = reward or EnvReplayReward(success_bonus=config.success_bonus, expert_bonus=config.expert_bonus)
+    trainer = ActionMaskGRPOTrainer(model=lm, reward_funcs=[reward, *(extra_reward_funcs or [])], args=config,
+                                    train_dataset=grpo_dataset(dataset, tokenizer), processing_class=tokenizer,
+                                    callbacks=callbacks)
+    result = trainer.train()
+    out = Path(config.output_dir)
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    reward.close()
+    return {"output_dir": str(out), "steps": int(result.global_step), "log_history": trainer.state.log_history,
+            "replays": reward.replays, "masked_log": trainer.masked_log}
