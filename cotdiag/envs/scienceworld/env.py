@@ -95,9 +95,11 @@ class ScienceWorldEnv(TextEnv):
     - ``expert``: compute ScienceWorld's gold action sequence (``generateGoldPath=True``) for
       ``info["expert_action"]``; ``False`` makes ``reset`` faster and ``expert_action`` always
       ``None``.
-    - ``admissible_actions``: enumerate ScienceWorld's valid actions after every step (about 1,000
-      strings, ~5x the cost of the step itself: ``benchmarks/results/scienceworld_env.json``), so
-      off by default; when off ``info["admissible_actions"]`` is ``None``.
+    - ``admissible_actions``: enumerate ScienceWorld's valid actions
+      (``getValidActionObjectCombinations``) after every step and ``reset``. That is about 800
+      strings and about 5x the cost of the step itself (``benchmarks/results/scienceworld_env.json``),
+      so it is off by default; when off ``info["admissible_actions"]`` is ``None`` (the random
+      policy then needs ``admissible_actions=True``, e.g. ``--env-kwarg admissible_actions=true``).
     - ``max_observation_length``, ``max_action_length``, ``render_mode``: see
       :class:`~cotdiag.envs.base.TextEnv`.
 
