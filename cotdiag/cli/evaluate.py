@@ -102,7 +102,7 @@ def evaluate(
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its runs (stages resume)."),
     train_episodes: int = typer.Option(30, min=1, help="Expert episodes on ALFWorld train for SFT data."),
-    eval_episodes: int = typer.Option(10, min=1, help="Episodes per (policy, mode, split)."),
+    eval_episodes: int = typer.Option(8, min=1, help="Episodes per (policy, mode, split)."),
     eval_max_steps: int = typer.Option(30, min=1, help="Step limit of evaluation episodes."),
     epochs: float = typer.Option(4.0, help="SFT epochs."),
     num_envs: int = typer.Option(1, min=1, help="Async ALFWorld envs per evaluation."),

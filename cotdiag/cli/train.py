@@ -138,7 +138,8 @@ def grpo(
     """GRPO on environment reward (replayed decision states, -0.1 format penalty)."""
     from datasets import load_from_disk
 
-    from cotdiag.baselines.grpo import ActionMaskGRPOConfig, train_grpo
+    from cotdiag.baselines.data import load_data_meta
+    from cotdiag.baselines.grpo import ActionMaskGRPOConfig, EnvReplayReward, train_grpo
 
     cfg = ActionMaskGRPOConfig(
         output_dir=str(out), action_mask_ratio=action_mask_ratio, max_steps=steps, learning_rate=lr,
@@ -147,7 +148,10 @@ def grpo(
         disable_tqdm=True,
     )
     with progress_bar() as bar:
-        res = train_grpo(load_from_disk(str(data)), model, cfg, callbacks=[trainer_progress_callback(bar, "GRPO")])
+        reward = EnvReplayReward(split=load_data_meta(data).get("split"), success_bonus=cfg.success_bonus,
+                                 expert_bonus=cfg.expert_bonus)
+        res = train_grpo(load_from_disk(str(data)), model, cfg, reward=reward,
+                         callbacks=[trainer_progress_callback(bar, "GRPO")])
     console.print(f"GRPO: {res['steps']} steps -> {out}")
 
 
