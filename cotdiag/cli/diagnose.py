@@ -71,6 +71,7 @@ def diagnose(
     attribution_examples: int = typer.Option(20, min=0, help="Examples for attention and gradient mass (0: skip)."),
     top_k_percent: float = typer.Option(10.0, help="K of the top-K% attended-positions share."),
     online_episodes: int = typer.Option(0, min=0, help="Online episodes per decoding mode (0: skip)."),
+    online_max_steps: int = typer.Option(None, min=1, help="Step limit of online episodes (default: the registration's)."),
     max_new_tokens: int = typer.Option(128, min=1, help="Generation budget per response (tokens)."),
     batch_size: int = typer.Option(8, min=1, help="Generation batch size."),
     device: str = typer.Option(None, help="cpu, cuda, ... (default: GPU when present)."),
@@ -114,7 +115,7 @@ def diagnose(
     dcfg = DataConfig(**(data_info["meta"].get("config") or {}))
 
     def make_env(mode: str) -> gym.Env:
-        return DecodingModeWrapper(gym.make(env, split=split), mode=mode, history=dcfg.history,
+        return DecodingModeWrapper(gym.make(env, split=split, max_episode_steps=online_max_steps), mode=mode, history=dcfg.history,
                                    show_admissible=dcfg.show_admissible)
 
     def load(path: Path) -> HFPolicy:
@@ -129,9 +130,10 @@ def diagnose(
         "split": split, "seed": seed, "config": config_dict(cfg),
         "data": {"n_states": len(st), "source": data_info["source"], "config": data_info["meta"].get("config")},
         "generation": {"max_new_tokens": max_new_tokens, "greedy": True},
+        "online_max_steps": online_max_steps,
     }
     report = build_report(meta, results)
-    out.mkdir(parents=True, exist_ok=True)
+    write_report(report, results, out)  # numbers first: a failing plot cannot lose them
     report["plots"] = write_plots(report, out)
     write_report(report, results, out)
     last = report["checkpoints"][-1]

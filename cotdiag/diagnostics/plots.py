@@ -120,16 +120,17 @@ def plot_revision(report: dict[str, Any], path: Path) -> Path | None:
             if not per:
                 continue
             color = cmap(0.15 + 0.7 * k / max(1, len(cks) - 1))
-            fr = [float(f) for f in per]
+            shift = 0.012 * (k - (len(cks) - 1) / 2)  # keep overlapping error bars apart
+            fr = [float(f) + shift for f in per]
             rev = [per[f]["revision_rate"] for f in per]
             anc = [per[f]["anchored_rate"] for f in per]
-            err = [[r["value"] - r["ci95"][0] for r in rev], [r["ci95"][1] - r["value"] for r in rev]]
+            err = [[max(0.0, r["value"] - r["ci95"][0]) for r in rev], [max(0.0, r["ci95"][1] - r["value"]) for r in rev]]
             ax.errorbar(fr, [r["value"] for r in rev], yerr=err, marker="o", color=color, lw=2, capsize=3,
                         label=f"{c['name']} revision")
             ax.plot(fr, [r["value"] for r in anc], "--", marker="s", color=color, alpha=0.7, label=f"{c['name']} anchored")
         n = next(iter(cks[0]["conflicting"].get(src, {}).values()), {}).get("revision_rate", {}).get("n", "?")
         ax.set(xlabel="fraction of conflicting trace kept", ylabel="fraction of states", ylim=(-0.02, 1.02),
-               title=f"Conflicting trace: source '{src}' (n={n})")
+               title=f"Conflicting trace '{src}' (n={n})\nsolid: revision (output = a2), dashed: anchored (= a1)")
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -163,7 +164,8 @@ def plot_layers(report: dict[str, Any], path: Path) -> Path | None:
                 if ci and not sink:
                     ax.fill_between(layers, [x[0] for x in ci], [x[1] for x in ci], color=color, alpha=0.12, lw=0)
         n = cks[0]["attribution"].get("attribution/examples", "?")
-        ax.set(xlabel="layer", ylabel="prompt share", ylim=(-0.02, 1.02), title=f"{title}: prompt share (n={n})")
+        ax.set(xlabel="layer", ylabel="prompt share", ylim=(-0.02, 1.02),
+               title=f"{title}: prompt share (n={n})\nsolid: all tokens, dotted: first token excluded")
         ax.set_xticks(range(len(cks[0]["attribution"]["per_layer/attention/prompt"])))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -184,6 +186,9 @@ def write_plots(report: dict[str, Any], out_dir: str | Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, fn in PLOTS.items():
-        if fn(report, out / name) is not None:
-            written.append(name)
+        try:
+            if fn(report, out / name) is not None:
+                written.append(name)
+        except Exception:  # a plot never costs the run its numbers
+            logger.exception("plot %s failed", name)
     return written

@@ -99,12 +99,11 @@ def render_markdown(report: dict[str, Any]) -> str:
                         [[c["name"]] + [fmt_num(c.get("offline", {}).get(key), 2 if "logp" in key else 3) for _, key in keys] for c in cks]))
     if any(c.get("conflicting") for c in cks):
         parts.append("\n## Conflicting traces (revision = output is a2, anchored = output is a1)\n")
-        for c in cks:
-            for src, per in (c.get("conflicting") or {}).items():
-                parts.append(f"\n**{c['name']}**, source `{src}`\n\n")
-                parts.append(_table(["fraction", "revision rate", "anchored rate", "other"],
-                                    [[f, fmt_num(r["revision_rate"]), fmt_num(r["anchored_rate"]), fmt_num(r["other_rate"])]
-                                     for f, r in per.items()]))
+        for src in sorted({s for c in cks for s in (c.get("conflicting") or {})}):
+            parts.append(f"\nSource `{src}`\n\n")
+            rows = [[c["name"], f, fmt_num(r["revision_rate"]), fmt_num(r["anchored_rate"]), fmt_num(r["other_rate"])]
+                    for c in cks for f, r in ((c.get("conflicting") or {}).get(src) or {}).items()]
+            parts.append(_table(["checkpoint", "fraction kept", "revision rate", "anchored rate", "other"], rows))
     if any(c.get("attribution") for c in cks):
         parts.append("\n## Attention and gradient mass (prompt share; action-only loss)\n")
         keys = [("attention", "attention/prompt_share"), ("attention, no sink", "attention_no_sink/prompt_share"),
