@@ -33,6 +33,8 @@ def _lazy(module: str, factory: str) -> Callable[..., Policy]:
 
 
 POLICY_FACTORIES["hf"] = _lazy("cotdiag.agents.hf", "make_hf_policy")
+POLICY_FACTORIES["openai"] = _lazy("cotdiag.agents.openai_policy", "make_openai_policy")
+POLICY_FACTORIES["sb3"] = _lazy("cotdiag.baselines.sb3", "make_sb3_policy")
 
 
 def register_policy(kind: str, factory: Callable[..., Policy]) -> None:

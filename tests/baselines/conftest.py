@@ -43,7 +43,7 @@ class ScriptedTextEnv(TextEnv):
         if self._progress < len(SOLUTION) and action == SOLUTION[self._progress]:
             self._progress += 1
             return self._tr(f"You {action}. Step {self._progress} done.")
-        return self._tr(f"You {action}. Nothing changes.")
+        return self._tr(f"You {action}. Nothing changes; {self._progress} steps done.")
 
     def _tr(self, obs: str, invalid: bool = False) -> Transition:
         won = self._progress == len(SOLUTION)

@@ -1,0 +1,196 @@
+"""A policy served by any OpenAI-compatible endpoint (``openai:MODEL@BASE_URL``): vLLM, SGLang, hosted.
+
+Requests go through the official ``openai`` client with a per-request timeout; failed requests are
+retried with exponential backoff (``backoff * 2**attempt`` seconds plus seeded jitter); at most
+``concurrency`` requests are in flight during :meth:`OpenAIPolicy.act_batch`; token usage is summed
+in :attr:`OpenAIPolicy.usage`.
+
+Two APIs:
+
+* ``"completions"`` (default): the prompt is ``prompt + "\\n" + prefill`` as plain text (what
+  :func:`cotdiag.agents.hf.build_model_text` gives for a tokenizer without chat template), with
+  ``stop=[</action>]``; the closing tag is appended back when generation stopped on it.
+* ``"chat"``: ``info["messages"]`` (or one user message); a non-empty prefill is sent as a final
+  assistant message with ``continue_final_message=True`` (vLLM/SGLang extension, ``extra_body``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from cotdiag.agents.base import BasePolicy
+from cotdiag.error import CoTDiagError, InvalidConfigError
+from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+
+logger = logging.getLogger(__name__)
+
+APIS: tuple[str, ...] = ("completions", "chat")
+
+
+class EndpointError(CoTDiagError):
+    """The endpoint failed after every retry (the message has the last error)."""
+
+
+class OpenAIPolicy(BasePolicy):
+    """Generate actions through an OpenAI-compatible endpoint.
+
+    Args:
+        model: the served model name.
+        base_url: endpoint root (e.g. ``http://127.0.0.1:8000/v1``); ``None``: ``$OPENAI_BASE_URL``
+            or the client's default.
+        api_key: ``None``: ``$OPENAI_API_KEY``, else ``"EMPTY"`` (local servers ignore it).
+        api: ``"completions"`` or ``"chat"`` (see module docstring).
+        max_tokens: generation budget per response (tokens).
+        temperature: ``0`` for greedy decoding.
+        seed: sent as the request ``seed`` (offset by the call count) when sampling, and seeds the
+            backoff jitter.
+        timeout: per-request timeout in seconds.
+        max_retries: retries after the first failure (so at most ``max_retries + 1`` attempts).
+        backoff: base delay in seconds of the exponential backoff.
+        concurrency: requests in flight at most in :meth:`act_batch`.
+        fmt: the response tags.
+
+    Attributes:
+        usage: ``{"requests", "prompt_tokens", "completion_tokens", "retries", "failures"}`` (ints),
+            summed over the policy's life.
+
+    Raises:
+        InvalidConfigError: unknown ``api`` or non-positive ``timeout``/``concurrency``/``max_tokens``.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        api: str = "completions",
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        concurrency: int = 8,
+        fmt: ResponseFormat = DEFAULT_FORMAT,
+    ) -> None:
+        from openai import OpenAI
+
+        if api not in APIS:
+            raise InvalidConfigError(f"expected api in {list(APIS)}, got {api!r}")
+        if timeout <= 0 or concurrency < 1 or max_tokens < 1 or max_retries < 0:
+            raise InvalidConfigError(
+                f"expected timeout > 0, concurrency >= 1, max_tokens >= 1, max_retries >= 0, got "
+                f"{timeout}, {concurrency}, {max_tokens}, {max_retries}"
+            )
+        self.client = OpenAI(base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
+                             api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
+                             timeout=timeout, max_retries=0)
+        self.model, self.api, self.max_tokens, self.temperature = model, api, max_tokens, temperature
+        self.max_retries, self.backoff, self.concurrency, self.fmt = max_retries, backoff, concurrency, fmt
+        self.name = f"openai:{model}@{base_url}" if base_url else f"openai:{model}"
+        self._seed = seed
+        self._calls = 0
+        self._jitter = np.random.default_rng(seed)
+        self._lock = threading.Lock()
+        self.usage = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0, "failures": 0}
+
+    def reset(self, seed: int | None = None) -> None:
+        """Re-seed sampling and restart the call counter."""
+        if seed is not None:
+            self._seed = seed
+            self._jitter = np.random.default_rng(seed)
+        self._calls = 0
+
+    def act(self, observation: str, info: dict[str, Any]) -> str:
+        """The completion after ``info["prefill"]`` (prefill excluded), ending with ``</action>`` when
+        the model closed the action."""
+        return self.act_batch([observation], [info])[0]
+
+    def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
+        """One request per state, at most ``concurrency`` in flight; results in input order.
+
+        Raises:
+            ValueError: lengths differ.
+            EndpointError: a request failed after all retries.
+        """
+        if len(observations) != len(infos):
+            raise ValueError(f"expected as many infos as observations, got {len(infos)} and {len(observations)}")
+        calls = []
+        for o, i in zip(observations, infos, strict=True):
+            calls.append((o, i, None if self._seed is None else self._seed + self._calls))
+            self._calls += 1
+        if len(calls) == 1:
+            return [self._request(*calls[0])]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(lambda c: self._request(*c), calls))
+
+    # ------------------------------------------------------------------ internals
+    def _request(self, observation: str, info: dict[str, Any], seed: int | None) -> str:
+        prefill = str(info.get("prefill") or "")
+        last: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            try:
+                text, finish, usage = self._send(observation, info, prefill, seed)
+                self._record(usage)
+                if finish == "stop" and self.fmt.action_open in prefill + text and not text.endswith(self.fmt.action_close):
+                    text += self.fmt.action_close  # the stop string is not returned by the API
+                return text
+            except Exception as e:  # noqa: BLE001 - any transport or server error is retried
+                last = e
+                if attempt < self.max_retries:
+                    with self._lock:
+                        self.usage["retries"] += 1
+                        delay = self.backoff * 2**attempt * (1 + 0.1 * float(self._jitter.random()))
+                    logger.info("request failed (%s); retry %d in %.2fs", e, attempt + 1, delay)
+                    time.sleep(delay)
+        with self._lock:
+            self.usage["failures"] += 1
+        raise EndpointError(f"{self.name}: request failed after {self.max_retries + 1} attempts: {last}") from last
+
+    def _send(self, observation: str, info: dict[str, Any], prefill: str, seed: int | None) -> tuple[str, str, Any]:
+        common: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens, "temperature": self.temperature,
+                                  "stop": [self.fmt.action_close]}
+        if seed is not None and self.temperature > 0:
+            common["seed"] = seed
+        if self.api == "completions":
+            r = self.client.completions.create(prompt=f"{observation}\n{prefill}", **common)
+            choice = r.choices[0]
+            return choice.text or "", choice.finish_reason or "", r.usage
+        messages = list(info.get("messages") or [{"role": "user", "content": observation}])
+        extra = None
+        if prefill:
+            messages.append({"role": "assistant", "content": prefill})
+            extra = {"continue_final_message": True, "add_generation_prompt": False}
+        r = self.client.chat.completions.create(messages=messages, extra_body=extra, **common)
+        choice = r.choices[0]
+        return choice.message.content or "", choice.finish_reason or "", r.usage
+
+    def _record(self, usage: Any) -> None:
+        with self._lock:
+            self.usage["requests"] += 1
+            if usage is not None:
+                self.usage["prompt_tokens"] += int(getattr(usage, "prompt_tokens", 0) or 0)
+                self.usage["completion_tokens"] += int(getattr(usage, "completion_tokens", 0) or 0)
+
+
+def make_openai_policy(arg: str, seed: int | None, **kwargs: Any) -> OpenAIPolicy:
+    """Factory of ``openai:MODEL@BASE_URL`` (``@BASE_URL`` optional) for ``make_policy``.
+
+    Raises:
+        InvalidConfigError: empty model name.
+    """
+    model, _, base_url = arg.partition("@")
+    if not model:
+        raise InvalidConfigError(f"expected openai:MODEL@BASE_URL, got openai:{arg!r}")
+    return OpenAIPolicy(model, base_url or None, seed=seed, **kwargs)
