@@ -126,7 +126,7 @@ def diagnose(
         normalize=_normalizer(env), progress=lambda stage: console.print(f"  · {stage}"),
     )
     meta = {
-        "model": policy, "checkpoints_dir": str(checkpoints) if checkpoints else None, "env_id": env,
+        "model": policy or f"checkpoints of {checkpoints}", "checkpoints_dir": str(checkpoints) if checkpoints else None, "env_id": env,
         "split": split, "seed": seed, "config": config_dict(cfg),
         "data": {"n_states": len(st), "source": data_info["source"], "config": data_info["meta"].get("config")},
         "generation": {"max_new_tokens": max_new_tokens, "greedy": True},

@@ -135,7 +135,7 @@ def policy_backend(policy: Any, fmt: ResponseFormat = DEFAULT_FORMAT, batch_size
 
         def score(prompts: Sequence[str], prefills: Sequence[str], conts: Sequence[str]) -> list[float]:
             return [
-                _summed_logprob(policy.score(p, c, prefill=f)) for p, f, c in zip(prompts, prefills, conts)
+                _summed_logprob(policy.score(p, c, prefill=f)) for p, f, c in zip(prompts, prefills, conts, strict=True)
             ]
 
     return Backend(complete=complete, score=score, fmt=fmt, name=getattr(policy, "name", "policy"))

@@ -193,7 +193,7 @@ def run_conflicting(
         for f in fractions:
             truncs = [truncate_trace(t2, f) for _, _, t2 in picks]
             outs = forced_actions(backend, [prompts[i] for i, _, _ in picks], truncs) if picks else []
-            for (i, a2, _), tr, out in zip(picks, truncs, outs):
+            for (i, a2, _), tr, out in zip(picks, truncs, outs, strict=True):
                 records.append(
                     {
                         "source": name, "index": i, "fraction": float(f), "a1": a1s[i], "a2": a2,

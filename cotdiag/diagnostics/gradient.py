@@ -58,7 +58,7 @@ def value_path_masses(
     import torch
 
     out = []
-    for a, d in zip(attentions, deltas):
+    for a, d in zip(attentions, deltas, strict=True):
         a = a.detach().to(torch.float32)[:, rows, :]  # [H, R, T]
         dn = d.detach().to(torch.float32)[rows].norm(dim=-1).transpose(0, 1)  # [H, R]
         out.append((a * dn.unsqueeze(-1)).sum(dim=(0, 1)))  # [T]
@@ -98,7 +98,7 @@ def gradient_shares(
         "embedding": {span: share}}``; every group of shares sums to 1 over :data:`SPANS`.
     """
     masses = value_path_masses(attentions, deltas, rows)  # [L, T]
-    per_layer = [span_shares(masses[l], span_ids, exclude_first=exclude_first) for l in range(masses.shape[0])]
+    per_layer = [span_shares(masses[k], span_ids, exclude_first=exclude_first) for k in range(masses.shape[0])]
     return {
         "value_path": span_shares(masses.sum(0), span_ids, exclude_first=exclude_first),
         "value_path_per_layer": {name: [p[name] for p in per_layer] for name in SPANS},

@@ -39,7 +39,7 @@ def exact_matches(actions: Sequence[str], references: Sequence[str], normalize: 
     """
     if len(actions) != len(references):
         raise ValueError(f"expected as many references as actions, got {len(references)} and {len(actions)}")
-    return [normalize(a) == normalize(r) for a, r in zip(actions, references)]
+    return [normalize(a) == normalize(r) for a, r in zip(actions, references, strict=True)]
 
 
 def action_quality(actions: Sequence[str], references: Sequence[str], normalize: Normalizer = normalize_whitespace) -> dict[str, Any]:

@@ -114,7 +114,7 @@ def plot_revision(report: dict[str, Any], path: Path) -> Path | None:
     sources = sorted({s for c in cks for s in c["conflicting"]})
     fig, axes = plt.subplots(1, len(sources), figsize=(5.2 * len(sources), 4.2), squeeze=False)
     cmap = plt.get_cmap("viridis")
-    for ax, src in zip(axes[0], sources):
+    for ax, src in zip(axes[0], sources, strict=True):
         for k, c in enumerate(cks):
             per = c["conflicting"].get(src)
             if not per:

@@ -83,11 +83,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     cks = report["checkpoints"]
     v = report.get("versions", {})
     parts = [
-        f"# CoTDiag diagnose report\n",
+        "# CoTDiag diagnose report\n",
         f"- model: `{report.get('model')}`" + (f", checkpoints: `{report['checkpoints_dir']}`" if report.get("checkpoints_dir") else ""),
         f"- env: `{report.get('env_id')}`, split: `{report.get('split')}`, seed: {report.get('seed')}",
         f"- states: {report.get('data', {}).get('n_states')} ({report.get('data', {}).get('source')})",
-        f"- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
+        "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
         f"- created: {report.get('created')}\n",
         "Numbers: value [95% CI] n=items. Definitions: PAPER.md; docstrings of `cotdiag.diagnostics`.\n",
         "## Offline (held-out expert states)\n",

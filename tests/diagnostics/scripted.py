@@ -24,7 +24,7 @@ def table_backend(prompt_map: dict, cot_map: dict, *, follow_trace: bool = False
 
     def complete(prompts, prefills):
         out = []
-        for p, f in zip(prompts, prefills):
+        for p, f in zip(prompts, prefills, strict=True):
             if f == F.action_open:
                 out.append(f"{prompt_map[p]}{F.action_close}")
             elif f == "":

@@ -63,7 +63,7 @@ def test_swap_source_never_returns_a1_and_is_seeded():
     picks1 = [src(i, s, s["action"], random.Random(0)) for i, s in enumerate(states)]
     picks2 = [src(i, s, s["action"], random.Random(0)) for i, s in enumerate(states)]
     assert picks1 == picks2
-    for s, (a2, t2) in zip(states, picks1):
+    for s, (a2, t2) in zip(states, picks1, strict=True):
         assert a2 != s["action"] and a2 in t2
 
 

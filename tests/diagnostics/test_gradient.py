@@ -70,7 +70,7 @@ def test_alpha_delta_is_the_value_gradient(setup):
     """Σ_t α[h,t,i] δ[t,h] summed over the query heads of a KV group equals ∂L/∂v_i (finite diff.)."""
     model, ex, res = setup
     attn, deltas = res["tensors"]["attentions"], res["tensors"]["deltas"]
-    n_heads, d_head, group = 4, 4, 2  # 4 query heads, 2 KV heads, head_dim 16/4
+    d_head, group = 4, 2  # 4 query heads, 2 KV heads, head_dim 16/4
     for layer in range(2):
         a = attn[layer].double()  # [H, T, T]
         d = deltas[layer].double()  # [T, H, dh]

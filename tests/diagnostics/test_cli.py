@@ -1,0 +1,36 @@
+"""``cotdiag diagnose`` end to end on a tiny model and a saved dataset (no simulator needed)."""
+
+import json
+
+from typer.testing import CliRunner
+
+from cotdiag.cli import app
+from tests.diagnostics.test_pipeline import _states, run_dir  # noqa: F401  (fixture)
+
+
+def test_diagnose_cli_writes_report(run_dir, tmp_path):  # noqa: F811
+    from datasets import Dataset
+
+    data = tmp_path / "data"
+    states = _states()
+    Dataset.from_dict({k: [s[k] for s in states] for k in states[0]}).save_to_disk(str(data))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, [
+        "diagnose", "--checkpoints", str(run_dir), "--policy", f"hf:{run_dir / 'checkpoint-10'}",
+        "--env", "CoTDiag-ALFWorld-v0", "--split", "valid_seen", "--data", str(data), "--out", str(out),
+        "--states", "4", "--conflict-states", "3", "--fractions", "0,1", "--sources", "swap",
+        "--attribution-examples", "2", "--max-new-tokens", "8", "--device", "cpu",
+    ])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((out / "report.json").read_text())
+    assert [c["name"] for c in rep["checkpoints"]] == ["checkpoint-2", "checkpoint-10", "checkpoint-10"]
+    assert [c["step"] for c in rep["checkpoints"]] == [2, 10, None]
+    assert rep["env_id"] == "CoTDiag-ALFWorld-v0" and rep["split"] == "valid_seen" and rep["seed"] == 0
+    assert rep["checkpoints"][0]["offline"]["offline/consistency"]["n"] == 4
+    assert list(rep["checkpoints"][0]["conflicting"]["swap"]) == ["0", "1"]
+    assert (out / "report.md").is_file() and (out / "revision_vs_truncation.png").is_file()
+
+
+def test_diagnose_cli_needs_a_model(tmp_path):
+    res = CliRunner().invoke(app, ["diagnose", "--out", str(tmp_path)])
+    assert res.exit_code != 0
