@@ -118,17 +118,20 @@ def attention_shares(
     *,
     exclude_first: bool = False,
     top_k_percent: float = 10.0,
+    sliced: bool = False,
 ) -> dict[str, Any]:
     """Span shares of the attention of the action rows, per layer and averaged.
 
     Args:
         attentions: one ``FloatTensor [H, T, T]`` per layer (batch dimension removed): softmax
             attention probabilities, rows = queries, columns = keys (``output_attentions`` of an
-            eager-attention model).
+            eager-attention model); with ``sliced=True``, ``[H, R, T]``: only the action rows,
+            in the order of ``rows``.
         span_ids: ``LongTensor [T]``, span index of each position (see :class:`EncodedExample`).
         rows: ``LongTensor [R]``, the action-token query rows.
         exclude_first: drop key 0 (attention sink) and renormalise each row.
         top_k_percent: K of the top-K% share.
+        sliced: ``attentions`` hold only the action rows.
 
     Returns:
         ``{"per_layer": {span: [share per layer]}, "mean": {span: share}, "topk_prompt_share":
@@ -144,7 +147,8 @@ def attention_shares(
     mask = _key_mask(n_keys, exclude_first)
     per_layer, pooled_sum, topk_layers = [], torch.zeros(n_keys), []
     for a in attentions:
-        a = a.detach().to(torch.float32)[:, rows, :n_keys] * mask  # [H, R, K]
+        a = a.detach().to(torch.float32)
+        a = (a if sliced else a[:, rows])[:, :, :n_keys] * mask  # [H, R, K]
         a = a / a.sum(-1, keepdim=True).clamp_min(1e-30)
         per_layer.append((a @ onehot[:n_keys]).mean(dim=(0, 1)))  # [S]
         dist = a.mean(dim=(0, 1))  # [K]

@@ -3,7 +3,9 @@
 :func:`attribute` runs the model once with eager attention and ``output_attentions=True`` on an
 :class:`~cotdiag.diagnostics.attention.EncodedExample`, computes the action-only loss, and takes
 ``torch.autograd.grad`` of it with respect to the input embeddings and the ``o_proj`` inputs only
-(no parameter gradients are formed). Works with any Hugging Face causal LM whose attention modules
+(no parameter gradients are formed). Only the action query rows of the attention maps and of
+the ``o_proj`` gradients are kept after the pass. The model's attention implementation is restored
+afterwards. Works with any Hugging Face causal LM whose attention modules
 have an ``o_proj`` submodule fed with the concatenated head outputs (Llama, Qwen2/3, Mistral,
 Gemma families); the model is switched to eager attention when needed.
 """
@@ -83,6 +85,7 @@ def attribute(
     """
     import torch
 
+    previous = getattr(model.config, "_attn_implementation", None)
     use_eager_attention(model)
     mods = attention_modules(model)
     captured: list[torch.Tensor] = []
@@ -95,22 +98,29 @@ def attribute(
     finally:
         for h in hooks:
             h.remove()
+        if previous and previous != "eager" and hasattr(model, "set_attn_implementation"):
+            model.set_attn_implementation(previous)  # generation keeps its fast kernel
     if out.attentions is None or len(out.attentions) != len(captured):
         raise InvalidConfigError("the model returned no attentions (needs eager attention)")
     loss = action_loss(out.logits[0], ids[0], example.action_positions.to(dev))
     grads = torch.autograd.grad(loss, [embeds, *captured])
-    attn = [a[0].detach().float().cpu() for a in out.attentions]
-    n_heads = attn[0].shape[0]
-    deltas = [g[0].detach().float().cpu().reshape(g.shape[1], n_heads, -1) for g in grads[1:]]
+    rows_dev = example.rows.to(dev)
+    n_heads = out.attentions[0].shape[1]
+    # Keep only the action rows ([H, R, T] and [R, H, d_head]) unless the caller wants everything.
+    sl = slice(None) if return_tensors else rows_dev
+    attn = [a[0][:, sl].detach().float().cpu() for a in out.attentions]
+    deltas = [g[0][sl].detach().float().cpu().reshape(-1, n_heads, g.shape[-1] // n_heads) for g in grads[1:]]
     eg = grads[0][0].detach().float().cpu()
+    del out, grads, captured
     span_ids, rows = example.span_ids, example.rows
+    kw = {"sliced": not return_tensors}
     res: dict[str, Any] = {
         "loss_nats": float(loss.detach()),
         "span_lengths": example.span_lengths,
-        "attention": attention_shares(attn, span_ids, rows, top_k_percent=top_k_percent),
-        "attention_no_sink": attention_shares(attn, span_ids, rows, exclude_first=True, top_k_percent=top_k_percent),
-        "gradient": gradient_shares(attn, deltas, eg, span_ids, rows),
-        "gradient_no_sink": gradient_shares(attn, deltas, eg, span_ids, rows, exclude_first=True),
+        "attention": attention_shares(attn, span_ids, rows, top_k_percent=top_k_percent, **kw),
+        "attention_no_sink": attention_shares(attn, span_ids, rows, exclude_first=True, top_k_percent=top_k_percent, **kw),
+        "gradient": gradient_shares(attn, deltas, eg, span_ids, rows, **kw),
+        "gradient_no_sink": gradient_shares(attn, deltas, eg, span_ids, rows, exclude_first=True, **kw),
     }
     if return_tensors:
         res["tensors"] = {"attentions": attn, "deltas": deltas, "embed_grad": eg}

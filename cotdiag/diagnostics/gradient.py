@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 
 def value_path_masses(
-    attentions: Sequence[torch.Tensor], deltas: Sequence[torch.Tensor], rows: torch.Tensor
+    attentions: Sequence[torch.Tensor], deltas: Sequence[torch.Tensor], rows: torch.Tensor, *, sliced: bool = False
 ) -> torch.Tensor:
     """Per-layer, per-key value-path gradient mass ``M[l, i]`` (see the module docstring).
 
@@ -51,6 +51,8 @@ def value_path_masses(
         deltas: per layer, ``FloatTensor [T, H, d_head]``: ``∂L/∂z`` at the ``o_proj`` input,
             reshaped per head.
         rows: ``LongTensor [R]``, action query rows.
+        sliced: ``attentions`` are ``[H, R, T]`` and ``deltas`` ``[R, H, d_head]`` (action rows only,
+            in the order of ``rows``).
 
     Returns:
         ``FloatTensor [L, T]`` (float32, ≥ 0), unit: gradient norm (loss units per activation unit).
@@ -59,8 +61,10 @@ def value_path_masses(
 
     out = []
     for a, d in zip(attentions, deltas, strict=True):
-        a = a.detach().to(torch.float32)[:, rows, :]  # [H, R, T]
-        dn = d.detach().to(torch.float32)[rows].norm(dim=-1).transpose(0, 1)  # [H, R]
+        a = a.detach().to(torch.float32)
+        d = d.detach().to(torch.float32)
+        a = a if sliced else a[:, rows, :]  # [H, R, T]
+        dn = (d if sliced else d[rows]).norm(dim=-1).transpose(0, 1)  # [H, R]
         out.append((a * dn.unsqueeze(-1)).sum(dim=(0, 1)))  # [T]
     return torch.stack(out)
 
@@ -84,6 +88,7 @@ def gradient_shares(
     rows: torch.Tensor,
     *,
     exclude_first: bool = False,
+    sliced: bool = False,
 ) -> dict[str, Any]:
     """Value-path (α·δ) and input-embedding gradient shares per span.
 
@@ -92,12 +97,13 @@ def gradient_shares(
         embed_grad: ``FloatTensor [T, d_model]``, ``∂L/∂e`` of the input embeddings.
         span_ids: ``LongTensor [T]``.
         exclude_first: leave position 0 out (attention sink).
+        sliced: see :func:`value_path_masses`.
 
     Returns:
         ``{"value_path": {span: share}, "value_path_per_layer": {span: [share per layer]},
         "embedding": {span: share}}``; every group of shares sums to 1 over :data:`SPANS`.
     """
-    masses = value_path_masses(attentions, deltas, rows)  # [L, T]
+    masses = value_path_masses(attentions, deltas, rows, sliced=sliced)  # [L, T]
     per_layer = [span_shares(masses[k], span_ids, exclude_first=exclude_first) for k in range(masses.shape[0])]
     return {
         "value_path": span_shares(masses.sum(0), span_ids, exclude_first=exclude_first),

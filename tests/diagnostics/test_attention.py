@@ -35,3 +35,26 @@ def test_shares_sum_to_one_on_random_model():
         assert 0.0 <= res[key]["topk_prompt_share"] <= 1.0
     assert res["span_lengths"] == {"prompt": 7, "cot": 5, "action": 4}
     assert torch.isfinite(torch.tensor(res["loss_nats"]))
+
+
+def test_sliced_and_full_tensors_agree_and_attention_kernel_is_restored():
+    model = random_model(seed=4, num_attention_heads=4, num_key_value_heads=2)
+    model.set_attn_implementation("sdpa")
+    ex = example(seed=5)
+    full = attribute(model, ex, return_tensors=True)
+    assert model.config._attn_implementation == "sdpa"
+    sliced = attribute(model, ex)
+    for key in ("attention", "attention_no_sink", "gradient", "gradient_no_sink"):
+        assert _flat(sliced[key]) == pytest.approx(_flat(full[key]))
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}/"))
+        elif isinstance(v, list):
+            out.update({f"{prefix}{k}/{i}": x for i, x in enumerate(v)})
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
