@@ -111,7 +111,8 @@ def attribute(
     attn = [a[0][:, sl].detach().float().cpu() for a in out.attentions]
     deltas = [g[0][sl].detach().float().cpu().reshape(-1, n_heads, g.shape[-1] // n_heads) for g in grads[1:]]
     eg = grads[0][0].detach().float().cpu()
-    del out, grads, captured
+    del out, grads
+    captured.clear()
     span_ids, rows = example.span_ids, example.rows
     kw = {"sliced": not return_tensors}
     res: dict[str, Any] = {
