@@ -51,8 +51,13 @@ def truncate_trace(trace: str, fraction: float) -> str:
 
 
 def classify(action: str, a1: str, a2: str, normalize: Normalizer = normalize_whitespace) -> str:
-    """``"revised"`` if the action equals a2, else ``"anchored"`` if it equals a1, else ``"other"``."""
+    """``"revised"`` if the action equals a2, else ``"anchored"`` if it equals a1, else ``"other"``.
+
+    An empty action (no parseable action) is always ``"other"``, even when a1 is empty too.
+    """
     a = normalize(action)
+    if not a:
+        return "other"
     if a == normalize(a2):
         return "revised"
     if a == normalize(a1):

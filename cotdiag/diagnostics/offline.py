@@ -66,11 +66,17 @@ def cot_advantage(cot_correct: Sequence[bool], prompt_correct: Sequence[bool], *
 def consistency(prompt_acts: Sequence[str], cot_acts: Sequence[str], normalize: Normalizer = normalize_whitespace) -> dict[str, Any]:
     """Consistency: fraction of states where the prompt action equals the CoT action.
 
-    Definition: ``(1/n) Σ_i [norm(a_p,i) == norm(a_c,i)]``; unit: fraction in [0, 1]; Wilson 95%
-    interval. Source: PAPER.md, "Two decoding modes" (consistency = fraction of states where
+    Definition: ``(1/n) Σ_i [norm(a_p,i) == norm(a_c,i) != ""]``; unit: fraction in [0, 1];
+    Wilson 95% interval. Two empty actions (no parseable action in either mode) do not count as
+    agreeing. Source: PAPER.md, "Two decoding modes" (consistency = fraction of states where
     a_p == a_c).
     """
-    return proportion(exact_matches(prompt_acts, cot_acts, normalize))
+    return proportion(consistent_flags(prompt_acts, cot_acts, normalize))
+
+
+def consistent_flags(prompt_acts: Sequence[str], cot_acts: Sequence[str], normalize: Normalizer = normalize_whitespace) -> list[bool]:
+    """Per-state ``norm(a_p) == norm(a_c)`` and non-empty (see :func:`consistency`)."""
+    return [m and bool(normalize(a)) for m, a in zip(exact_matches(prompt_acts, cot_acts, normalize), prompt_acts, strict=True)]
 
 
 def expert_logprobs(
@@ -149,7 +155,7 @@ def run_offline(
                 "cot_reasoning": reasonings[i],
                 "prompt_correct": normalize(a_p[i]) == normalize(experts[i]),
                 "cot_correct": normalize(a_c[i]) == normalize(experts[i]),
-                "consistent": normalize(a_p[i]) == normalize(a_c[i]),
+                "consistent": bool(normalize(a_p[i])) and normalize(a_p[i]) == normalize(a_c[i]),
                 "logp_prompt": lp_p[i],
                 "logp_cot": lp_c[i],
             }

@@ -78,3 +78,7 @@ def test_templated_source_on_rendered_prompt():
     a2, t2 = src(0, state, "take mug 1 from desk 1", random.Random(0))
     assert a2 in ("go to sinkbasin 1", "look") and t2
     assert src(0, {**state, "admissible_actions": ["look"]}, "look", random.Random(0)) is None
+
+
+def test_empty_output_is_other():
+    assert classify("", "", "x") == "other"

@@ -47,3 +47,7 @@ def test_normalization_and_consistency():
     assert math.isnan(action_quality([], [])["value"])
     with pytest.raises(ValueError):
         action_quality(["a"], [])
+
+
+def test_empty_actions_never_agree():
+    assert consistency(["", "a"], ["", "a"])["successes"] == 1
