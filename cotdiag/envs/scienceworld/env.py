@@ -154,7 +154,6 @@ class ScienceWorldEnv(TextEnv):
         self._gold_cache: dict[tuple[str, int, str], list[str]] = {}
         self._gold: list[str] = []
         self._gold_pos: int | None = None  # None: the agent left the gold path
-        self._variation = 0
         self._score_100 = 0
         self._admissible: list[str] | None = None
 
@@ -195,10 +194,10 @@ class ScienceWorldEnv(TextEnv):
             look = sort_listings(str(server.step("look around")))
             desc = str(server.freeActionTaskDesc())
             score_100 = int(round(100 * server.getScore()))
+            admissible = self._enumerate(server)
         except Exception as e:
             self._jvm.close()
             raise SimulatorError(f"ScienceWorld JVM died while resetting {task_id}: {e!r}") from e
-        self._variation = variation
         self._score_100 = score_100
         self._gold = self._gold_cache.get((name, variation, self.simplification), [])
         self._gold_pos = 0 if self.expert else None
@@ -206,7 +205,7 @@ class ScienceWorldEnv(TextEnv):
         if task.startswith(_DESC_PREFIX):
             task = task[len(_DESC_PREFIX):].strip()
         spec = TaskSpec(task_id=task_id, task_type=name, task=task)
-        self._admissible = self._enumerate(server)
+        self._admissible = admissible
         return spec, self._transition(f"{desc.strip()}\n\n{look}", invalid=False, won=False, lost=False)
 
     def _step_task(self, action: str) -> Transition:
@@ -221,6 +220,9 @@ class ScienceWorldEnv(TextEnv):
             obs = sort_listings(str(server.step(action)))
             score_100 = int(round(100 * server.getScore()))
             completed = bool(server.getCompleted())
+            invalid = obs.strip() == NO_MATCH
+            # a rejected action leaves the state, hence the admissible actions, unchanged
+            admissible = self._admissible if invalid else self._enumerate(server)
         except Exception as e:
             from py4j.protocol import Py4JJavaError
 
@@ -233,13 +235,11 @@ class ScienceWorldEnv(TextEnv):
                 f"the ScienceWorld JVM (pid {pid}) died during step({action[:80]!r}): {e!r}; "
                 "call reset() to start a fresh one"
             ) from e
-        invalid = obs.strip() == NO_MATCH
         won = score_100 >= 100
         lost = not won and (score_100 < 0 or completed)
         self._score_100 = score_100
         self._advance_expert(action.strip(), invalid)
-        if not invalid:  # a rejected action leaves the state, hence the admissible actions, unchanged
-            self._admissible = self._enumerate(server)
+        self._admissible = admissible
         return self._transition(obs, invalid=invalid, won=won, lost=lost)
 
     def _invalid_transition(self, feedback: str) -> Transition:
