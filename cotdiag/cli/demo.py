@@ -32,8 +32,8 @@ class DemoConfig:
     """Sizes of the demo (defaults fit about 25 minutes on 2 CPU cores)."""
 
     train_episodes: int = 30
-    eval_episodes: int = 8
-    eval_max_steps: int = 30
+    eval_episodes: int = 6
+    eval_max_steps: int = 25
     epochs: float = 4.0
     lr: float = 2e-3
     batch_size: int = 8
@@ -43,7 +43,7 @@ class DemoConfig:
     response_format: str = "cot"
     max_new_tokens_cot: int = 80
     max_new_tokens_prompt: int = 24
-    num_envs: int = 1
+    num_envs: int = 2
     seed: int = 0
     #: torch CPU threads: 1 avoids oversubscription (tiny models are latency-bound; measured 5-25x
     #: faster than 2 threads on a loaded 2-core machine).

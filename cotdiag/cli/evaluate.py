@@ -102,10 +102,10 @@ def evaluate(
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its runs (stages resume)."),
     train_episodes: int = typer.Option(30, min=1, help="Expert episodes on ALFWorld train for SFT data."),
-    eval_episodes: int = typer.Option(8, min=1, help="Episodes per (policy, mode, split)."),
-    eval_max_steps: int = typer.Option(30, min=1, help="Step limit of evaluation episodes."),
+    eval_episodes: int = typer.Option(6, min=1, help="Episodes per (policy, mode, split)."),
+    eval_max_steps: int = typer.Option(25, min=1, help="Step limit of evaluation episodes."),
     epochs: float = typer.Option(4.0, help="SFT epochs."),
-    num_envs: int = typer.Option(1, min=1, help="Async ALFWorld envs per evaluation."),
+    num_envs: int = typer.Option(2, min=1, help="Async ALFWorld envs per evaluation (env steps in parallel)."),
 ) -> None:
     """The main job: the study at small scale on real ALFWorld games (see cotdiag.cli.demo).
 
