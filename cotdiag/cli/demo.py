@@ -50,18 +50,33 @@ class DemoConfig:
     torch_threads: int = 1
 
 
-def _evaluate(policy: Any, out: Path, split: str, cfg: DemoConfig, mode: str | None, label: str) -> dict:
-    import gymnasium as gym
+@dataclass
+class DecodedEnvFactory:
+    """``make_env(**kwargs)`` for :func:`cotdiag.evaluate.evaluate`: ``gym.make`` then, when ``mode``
+    is set, :class:`~cotdiag.wrappers.DecodingModeWrapper` with a history of ``history_window`` steps
+    (``None``: all), the settings :func:`cotdiag.baselines.data.build_dataset` rendered with."""
 
+    env_id: str
+    mode: str | None = None
+    history_window: int | None = 3
+    max_episode_steps: int | None = None
+
+    def __call__(self, **kwargs: Any) -> Any:
+        import gymnasium as gym
+
+        from cotdiag.wrappers import DecodingModeWrapper, HistoryConfig
+
+        env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kwargs)
+        if self.mode is None:
+            return env
+        return DecodingModeWrapper(env, mode=self.mode, history=HistoryConfig(window=self.history_window))
+
+
+def _evaluate(policy: Any, out: Path, split: str, cfg: DemoConfig, mode: str | None, label: str) -> dict:
     from cotdiag.cli.train import progress_bar
     from cotdiag.evaluate import evaluate
-    from cotdiag.wrappers import DecodingModeWrapper, HistoryConfig
 
-    history = HistoryConfig(window=cfg.history_window)
-
-    def make_env(**kw):
-        env = gym.make(ENV_ID, max_episode_steps=cfg.eval_max_steps, **kw)
-        return env if mode is None else DecodingModeWrapper(env, mode=mode, history=history)
+    make_env = DecodedEnvFactory(ENV_ID, mode, cfg.history_window, cfg.eval_max_steps)
 
     with progress_bar() as bar:
         task = bar.add_task(f"{label} on {split}", total=cfg.eval_episodes)

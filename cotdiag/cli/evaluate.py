@@ -86,15 +86,24 @@ def evaluate(
     num_envs: int = typer.Option(
         1, "--num-envs", min=1, help="Local backend: episodes played at once on an async vector env (one process each)."
     ),
+    mode: str = typer.Option(None, help="LLM policies: prompt | cot, through the decoding wrapper (default: raw env)."),
+    history_window: int = typer.Option(3, help="With --mode: past steps shown in the prompt (-1: all)."),
 ) -> None:
     """Run POLICY on ENV and write OUT/episodes.jsonl (resumable) and OUT/summary.json."""
     from cotdiag.plugins import import_user_modules
 
     import_user_modules(import_)
+    extra = {}
+    if mode is not None:
+        from cotdiag.cli.demo import DecodedEnvFactory
+
+        if mode not in ("prompt", "cot"):
+            raise typer.BadParameter(f"expected --mode prompt or cot, got {mode!r}")
+        extra["make_env"] = DecodedEnvFactory(env, mode, None if history_window < 0 else history_window, max_steps)
     run_with_progress(
         env, policy, out, split=split, episodes=episodes, seed=seed,
         max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg),
-        backend=backend, ray_address=ray_address, num_workers=num_workers, num_envs=num_envs,
+        backend=backend, ray_address=ray_address, num_workers=num_workers, num_envs=num_envs, **extra,
     )
 
 
