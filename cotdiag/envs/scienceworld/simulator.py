@@ -56,6 +56,11 @@ def _raw_class() -> type:
             else:  # dead JVM: only stop our side (no connection attempt, no error log)
                 gateway.shutdown_callback_server()
                 gateway.close()
+            # py4j's finalizers of this gateway's JavaObjects must not dial the gone JVM: they
+            # would log connection tracebacks from inside garbage collection, whose formatting
+            # calls ast.parse and can break a parse in progress on CPython 3.11 ("AST
+            # constructor recursion depth mismatch").
+            gateway._gateway_client.is_connected = False
             if proc is not None:
                 try:
                     proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
