@@ -73,8 +73,8 @@ def test_same_seed_same_episode_different_seeds_cover_tasks(env):
     b = env.reset(seed=7)
     b_steps = [env.step(cmd)[0] for cmd in ("look", "inventory")]
     assert a[0] == b[0] and a[1] == b[1] and a_steps == b_steps
-    tasks = {env.reset(seed=s)[1]["task_id"] for s in range(8)}
-    assert len(tasks) >= 5
+    tasks = {env.reset(seed=s)[1]["task_id"] for s in range(4)}
+    assert len(tasks) >= 3
 
 
 def test_named_task_and_unknown_task(env):
@@ -84,18 +84,21 @@ def test_named_task_and_unknown_task(env):
         env.reset(options={"task_id": "no-such-game"})
 
 
-def test_expert_wins_one_game_per_task_type_and_split():
-    """One game per (split, task type): the fixed handcoded expert wins (full sweep: benchmarks)."""
-    for split in ("valid_seen", "valid_unseen", "train"):
-        e = gym.make(ENV_ID, split=split).unwrapped
-        picked: dict[str, str] = {}
-        for tid in e.task_ids:
-            picked.setdefault(tid.split("-")[0], tid)
-        assert set(picked) == set(TASK_TYPES)
-        for _ttype, tid in sorted(picked.items()):
-            info = play_expert(e, tid)
-            assert info["won"], f"expert lost {split}/{tid}"
-            assert info["score"] == 1.0
+def test_expert_wins_each_task_type_across_splits():
+    """Each task type once, the splits taken in turn: the fixed handcoded expert wins.
+
+    The train games have no traj_data.json (task parameters derived from the folder name), and
+    pick-two games exercise the move->put fix. Every game of every split: benchmarks/alfworld_expert.py.
+    """
+    splits = ("train", "valid_seen", "valid_unseen")
+    envs = {s: gym.make(ENV_ID, split=s).unwrapped for s in splits}
+    for i, ttype in enumerate(TASK_TYPES):
+        e = envs[splits[i % 3]]
+        tid = next(t for t in e.task_ids if t.startswith(ttype + "-"))
+        info = play_expert(e, tid)
+        assert info["won"], f"expert lost {e.split}/{tid}"
+        assert info["score"] == 1.0
+    for e in envs.values():
         e.close()
 
 
