@@ -7,7 +7,9 @@
 the ``o_proj`` gradients are kept after the pass. The model's attention implementation is restored
 afterwards. Works with any Hugging Face causal LM whose attention modules
 have an ``o_proj`` submodule fed with the concatenated head outputs (Llama, Qwen2/3, Mistral,
-Gemma families); the model is switched to eager attention when needed.
+Gemma families); other architectures that return attentions (e.g. GPT-2) get the attention and
+input-embedding analyses, without the value-path gradient. The model is switched to eager
+attention for the pass when needed.
 """
 
 from __future__ import annotations
@@ -87,7 +89,11 @@ def attribute(
 
     previous = getattr(model.config, "_attn_implementation", None)
     use_eager_attention(model)
-    mods = attention_modules(model)
+    try:
+        mods = attention_modules(model)
+    except InvalidConfigError:  # e.g. GPT-2 (c_proj): attention and embedding gradients only
+        logger.warning("%s has no o_proj attention outputs: value-path gradient mass skipped", type(model).__name__)
+        mods = []
     captured: list[torch.Tensor] = []
     hooks = [m.o_proj.register_forward_pre_hook(lambda _m, args: captured.append(args[0])) for m in mods]
     dev = next(model.parameters()).device
@@ -100,7 +106,7 @@ def attribute(
             h.remove()
         if previous and previous != "eager" and hasattr(model, "set_attn_implementation"):
             model.set_attn_implementation(previous)  # generation keeps its fast kernel
-    if out.attentions is None or len(out.attentions) != len(captured):
+    if out.attentions is None or (mods and len(out.attentions) != len(captured)):
         raise InvalidConfigError("the model returned no attentions (needs eager attention)")
     loss = action_loss(out.logits[0], ids[0], example.action_positions.to(dev))
     grads = torch.autograd.grad(loss, [embeds, *captured])
@@ -109,7 +115,7 @@ def attribute(
     # Keep only the action rows ([H, R, T] and [R, H, d_head]) unless the caller wants everything.
     sl = slice(None) if return_tensors else rows_dev
     attn = [a[0][:, sl].detach().float().cpu() for a in out.attentions]
-    deltas = [g[0][sl].detach().float().cpu().reshape(-1, n_heads, g.shape[-1] // n_heads) for g in grads[1:]]
+    deltas = None if not mods else [g[0][sl].detach().float().cpu().reshape(-1, n_heads, g.shape[-1] // n_heads) for g in grads[1:]]
     eg = grads[0][0].detach().float().cpu()
     del out, grads
     captured.clear()
@@ -124,7 +130,7 @@ def attribute(
         "gradient_no_sink": gradient_shares(attn, deltas, eg, span_ids, rows, exclude_first=True, **kw),
     }
     if return_tensors:
-        res["tensors"] = {"attentions": attn, "deltas": deltas, "embed_grad": eg}
+        res["tensors"] = {"attentions": attn, "deltas": deltas or [], "embed_grad": eg}
     return res
 
 
@@ -149,12 +155,15 @@ def summarize_attribution(results: list[dict[str, Any]], *, seed: int = 0) -> di
         grd = [r[f"gradient{sink}"] for r in results]
         for span in SPANS:
             out[f"attention{sink}/{span}_share"] = mean_ci([a["mean"][span] for a in att], seed=seed)
-            out[f"gradient{sink}/value_path_{span}_share"] = mean_ci([g["value_path"][span] for g in grd], seed=seed)
+            if all("value_path" in g for g in grd):
+                out[f"gradient{sink}/value_path_{span}_share"] = mean_ci([g["value_path"][span] for g in grd], seed=seed)
             out[f"gradient{sink}/embedding_{span}_share"] = mean_ci([g["embedding"][span] for g in grd], seed=seed)
         out[f"attention{sink}/topk_prompt_share"] = mean_ci([a["topk_prompt_share"] for a in att], seed=seed)
         for span in ("prompt", "cot"):
-            for name, per in (("attention", [a["per_layer"][span] for a in att]),
-                              ("gradient", [g["value_path_per_layer"][span] for g in grd])):
+            groups = [("attention", [a["per_layer"][span] for a in att])]
+            if all("value_path_per_layer" in g for g in grd):
+                groups.append(("gradient", [g["value_path_per_layer"][span] for g in grd]))
+            for name, per in groups:
                 layers = [mean_ci([p[k] for p in per], seed=seed) for k in range(len(per[0]))]
                 out[f"per_layer/{name}{sink}/{span}"] = [x["value"] for x in layers]
                 out[f"per_layer/{name}{sink}/{span}_ci95"] = [x["ci95"] for x in layers]

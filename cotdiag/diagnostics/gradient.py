@@ -82,7 +82,7 @@ def span_shares(masses: torch.Tensor, span_ids: torch.Tensor, *, exclude_first: 
 
 def gradient_shares(
     attentions: Sequence[torch.Tensor],
-    deltas: Sequence[torch.Tensor],
+    deltas: Sequence[torch.Tensor] | None,
     embed_grad: torch.Tensor,
     span_ids: torch.Tensor,
     rows: torch.Tensor,
@@ -101,12 +101,16 @@ def gradient_shares(
 
     Returns:
         ``{"value_path": {span: share}, "value_path_per_layer": {span: [share per layer]},
-        "embedding": {span: share}}``; every group of shares sums to 1 over :data:`SPANS`.
+        "embedding": {span: share}}``; every group of shares sums to 1 over :data:`SPANS`. With
+        ``deltas=None`` (architecture without ``o_proj``) only ``"embedding"``.
     """
+    emb = span_shares(embed_grad.detach().float().norm(dim=-1), span_ids, exclude_first=exclude_first)
+    if deltas is None:
+        return {"embedding": emb}
     masses = value_path_masses(attentions, deltas, rows, sliced=sliced)  # [L, T]
     per_layer = [span_shares(masses[k], span_ids, exclude_first=exclude_first) for k in range(masses.shape[0])]
     return {
         "value_path": span_shares(masses.sum(0), span_ids, exclude_first=exclude_first),
         "value_path_per_layer": {name: [p[name] for p in per_layer] for name in SPANS},
-        "embedding": span_shares(embed_grad.detach().float().norm(dim=-1), span_ids, exclude_first=exclude_first),
+        "embedding": emb,
     }

@@ -58,3 +58,18 @@ def _flat(d, prefix=""):
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def test_gpt2_gets_attention_and_embedding_gradient():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from cotdiag.diagnostics.attribution import summarize_attribution
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=64, n_embd=16, n_layer=2, n_head=2)).eval()
+    res = attribute(model, example())
+    assert sum(res["attention"]["mean"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert sum(res["gradient"]["embedding"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert "value_path" not in res["gradient"]
+    summ = summarize_attribution([res])
+    assert "attention/prompt_share" in summ and "gradient/value_path_prompt_share" not in summ
