@@ -64,7 +64,7 @@ def diagnose(
     out: Path = typer.Option(Path("runs/diagnose"), help="Output folder (report.json, report.md, PNGs)."),
     data: Path = typer.Option(None, help="Saved dataset of held-out states (cotdiag build-data); default: build it."),
     data_episodes: int = typer.Option(5, min=1, help="Expert episodes played to build the states when --data is not given."),
-    states: int = typer.Option(50, min=1, help="States for the offline metrics."),
+    states: int = typer.Option(50, min=1, help="States for the offline metrics (a seeded random sample)."),
     conflict_states: int = typer.Option(30, min=0, help="States for the conflicting-trace test (0: skip)."),
     fractions: str = typer.Option("0,0.25,0.5,0.75,1", help="Trace truncation fractions, comma-separated."),
     sources: str = typer.Option("swap,templated", help="Conflicting-trace sources: swap, templated."),
@@ -107,6 +107,9 @@ def diagnose(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     st, data_info = _states(env, split, data, data_episodes, seed)
+    import random
+
+    random.Random(seed).shuffle(st)  # the first N states then sample every episode, not the first one
     if not st:
         raise typer.BadParameter(f"no held-out states (the expert won no episode of {env} {split})")
     console.print(f"{len(st)} held-out states; diagnosing {len(cks)} model(s): {', '.join(c[0] for c in cks)}")
