@@ -29,10 +29,12 @@ def main() -> None:
     ap.add_argument("--splits", nargs="+", default=["valid_seen", "valid_unseen", "train"])
     ap.add_argument("--max-steps", type=int, default=200)
     ap.add_argument("--runs", default="runs/bench/alfworld_expert")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="Play only the first N games of each split's seeded permutation (a random sample).")
     args = ap.parse_args()
-    out = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for split in args.splits:
-        n = len(list_games(split))
+        n_all = len(list_games(split))
+        n = min(n_all, args.limit or n_all)
         run_dir = Path(args.runs) / split
         summary = evaluate(
             "CoTDiag-ALFWorld-v0", ExpertPolicy(), run_dir, split=split, episodes=n, seed=0,
@@ -41,7 +43,9 @@ def main() -> None:
         )
         recs = [json.loads(line) for line in (run_dir / "episodes.jsonl").read_text().splitlines()]
         steps = np.array([r["steps"] for r in recs if r["success"]])
+        out = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # other processes may write too
         out[split] = {
+            "games_in_split": n_all,
             "games": n,
             "wins": int(sum(r["success"] for r in recs)),
             "failures": sorted(r["task_id"] for r in recs if not r["success"]),
