@@ -40,7 +40,10 @@ class DemoConfig:
     save_steps: int = 50
     history_window: int = 3
     mask_ratios: tuple[float, ...] = (0.0, 0.3)
-    response_format: str = "cot"
+    #: "mixed": half the examples in each format. A model trained from scratch has never seen
+    #: ``<action>`` right after the prompt when trained on CoT only, so its prompt actions would be
+    #: format errors, not a measurement (pretrained models in the study do not have this problem).
+    response_format: str = "mixed"
     max_new_tokens_cot: int = 80
     max_new_tokens_prompt: int = 24
     num_envs: int = 2
