@@ -2,6 +2,8 @@
 
 :func:`check_text_env` runs Gymnasium's ``check_env`` and CoTDiag's own contract checks on any
 text env: the ``info`` contract, seeded determinism, and an expert replay.
+:class:`ScriptedTextEnv` is a three-step scripted env (Gymnasium's ``GenericTestEnv`` pattern) for
+testing wrappers, policies and trainers without a simulator.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.utils.env_checker import check_env
 
+from cotdiag.envs.base import TaskSpec, TextEnv, Transition
 from cotdiag.envs.info import missing_info_keys
 
 
@@ -121,3 +124,54 @@ def check_text_env(env: gym.Env | str, *, seeds: tuple[int, ...] = (0, 1), exper
                 break
         if not info["won"]:
             raise ContractError(f"the expert did not win task {info['task_id']} in {expert_steps} steps")
+
+
+# --------------------------------------------------------------------------- scripted env
+SOLUTION = ["open box", "take key from box", "unlock door with key"]
+ADMISSIBLE = ["look", "inventory", "open box", "take key from box", "unlock door with key", "go to door"]
+
+
+class ScriptedTextEnv(TextEnv):
+    """Three tasks that all need ``SOLUTION`` in order; any other admissible action is a no-op.
+
+    Observations state the progress (so the state is observable). ``expert_action`` is the next
+    solution action; ``admissible_actions`` is ``ADMISSIBLE``; actions
+    outside it are invalid (``Nothing happens.``).
+    """
+
+    splits = ("test",)
+
+    def __init__(self, split: str = "test", **kwargs) -> None:
+        super().__init__(split, **kwargs)
+        self._progress = 0
+
+    def _list_tasks(self) -> list[str]:
+        return ["task/0", "task/1", "task/2"]
+
+    def _reset_task(self, task_id: str) -> tuple[TaskSpec, Transition]:
+        self._progress = 0
+        spec = TaskSpec(task_id=task_id, task_type="unlock_door", task="unlock the door.")
+        obs = f"You are in a small room ({task_id}). There is a box and a locked door."
+        return spec, self._tr(obs)
+
+    def _step_task(self, action: str) -> Transition:
+        action = action.strip()
+        if action not in ADMISSIBLE:
+            return self._tr("Nothing happens.", invalid=True)
+        if self._progress < len(SOLUTION) and action == SOLUTION[self._progress]:
+            self._progress += 1
+            return self._tr(f"You {action}. Step {self._progress} done.")
+        return self._tr(f"You {action}. Nothing changes; {self._progress} steps done.")
+
+    def _tr(self, obs: str, invalid: bool = False) -> Transition:
+        won = self._progress == len(SOLUTION)
+        return Transition(
+            observation=obs, score=self._progress / len(SOLUTION), won=won, invalid_action=invalid,
+            admissible_actions=list(ADMISSIBLE), expert_action=None if won else SOLUTION[self._progress],
+        )
+
+
+def make_scripted(max_episode_steps: int | None = 10, **kwargs: Any) -> gym.Env:
+    """:class:`ScriptedTextEnv` wrapped in ``TimeLimit`` as ``gym.make`` would (``None``: unwrapped)."""
+    env = ScriptedTextEnv(**kwargs)
+    return gym.wrappers.TimeLimit(env, max_episode_steps) if max_episode_steps else env

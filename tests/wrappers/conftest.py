@@ -9,15 +9,9 @@ import gymnasium as gym
 import pytest
 
 import cotdiag  # noqa: F401  (registers envs)
-from wrappers.scripted import ScriptedTextEnv
+from cotdiag.testing import make_scripted
 
 ALFWORLD_DATA = Path(os.environ.get("ALFWORLD_DATA", "/work/shared/data/alfworld"))
-
-
-def make_scripted(max_episode_steps: int | None = 10) -> gym.Env:
-    """The scripted env, wrapped in TimeLimit like ``gym.make`` would."""
-    env = ScriptedTextEnv()
-    return gym.wrappers.TimeLimit(env, max_episode_steps) if max_episode_steps else env
 
 
 @pytest.fixture

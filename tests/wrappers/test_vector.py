@@ -14,7 +14,7 @@ from cotdiag.wrappers.decoding import DecodingModeWrapper
 
 SCRIPTED_ID = "CoTDiagTest-Scripted-v0"
 if SCRIPTED_ID not in registry:
-    register(id=SCRIPTED_ID, entry_point="wrappers.scripted:ScriptedTextEnv", max_episode_steps=6)
+    register(id=SCRIPTED_ID, entry_point="cotdiag.testing:ScriptedTextEnv", max_episode_steps=6)
 
 UNICODE = "préchauffer le four ☕ \u0000 \U0001f916"
 
