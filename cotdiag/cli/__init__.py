@@ -22,7 +22,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DE
     )
 
 
+from cotdiag.cli import diagnose as _diagnose  # noqa: E402,F401  (registers commands)
 from cotdiag.cli import evaluate as _evaluate  # noqa: E402,F401  (registers commands)
 from cotdiag.cli import leaderboard as _leaderboard  # noqa: E402,F401  (registers commands)
-from cotdiag.cli import diagnose as _diagnose  # noqa: E402,F401  (registers commands)
 from cotdiag.cli import train as _train  # noqa: E402,F401  (registers commands)
