@@ -318,6 +318,9 @@ class HFPolicy(BasePolicy):
     ) -> list[ContinuationScore]:
         """:meth:`score` for many pairs (right padding, chunks of ``batch_size``).
 
+        A context longer than ``max_prompt_tokens`` keeps its last ``max_prompt_tokens`` tokens, the
+        truncation :meth:`generate` applies, so scores and generations see the same input.
+
         Raises:
             ValueError: the sequences differ in length.
         """
@@ -336,6 +339,8 @@ class HFPolicy(BasePolicy):
             k = 0
             while k < min(len(ctx_ids), len(full)) and ctx_ids[k] == full[k]:
                 k += 1
+            drop = max(0, k - self.max_prompt_tokens)  # keep the context's end, as generate() does
+            full, k = full[drop:], k - drop
             k = max(k, 1)  # the first token has no prediction
             seqs.append((full, k))
         results: list[ContinuationScore] = []

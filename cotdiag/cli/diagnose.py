@@ -63,6 +63,7 @@ def diagnose(
     split: str = typer.Option("valid_seen", help="Env split of the held-out states and online episodes."),
     out: Path = typer.Option(Path("runs/diagnose"), help="Output folder (report.json, report.md, PNGs)."),
     data: Path = typer.Option(None, help="Saved dataset of held-out states (cotdiag build-data); default: build it."),
+    exclude_data: Path = typer.Option(None, help="Training dataset (cotdiag build-data): its task ids are left out of the held-out states and the online plan."),
     data_episodes: int = typer.Option(5, min=1, help="Expert episodes played to build the states when --data is not given."),
     states: int = typer.Option(50, min=1, help="States for the offline metrics (a seeded random sample)."),
     conflict_states: int = typer.Option(30, min=0, help="States for the conflicting-trace test (0: skip)."),
@@ -73,6 +74,7 @@ def diagnose(
     online_episodes: int = typer.Option(0, min=0, help="Online episodes per decoding mode (0: skip)."),
     online_max_steps: int = typer.Option(None, min=1, help="Step limit of online episodes (default: the registration's)."),
     max_new_tokens: int = typer.Option(128, min=1, help="Generation budget per response (tokens)."),
+    max_prompt_tokens: int = typer.Option(None, min=1, help="Prompts longer than this keep their last tokens (default: model positions minus --max-new-tokens); use the training length for models trained on truncated prompts."),
     batch_size: int = typer.Option(8, min=1, help="Generation batch size."),
     device: str = typer.Option(None, help="cpu, cuda, ... (default: GPU when present)."),
     seed: int = typer.Option(0, help="Seed of data building, trace choice, bootstrap and the online plan."),
@@ -107,6 +109,14 @@ def diagnose(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     st, data_info = _states(env, split, data, data_episodes, seed)
+    seen: set[str] = set()
+    if exclude_data is not None:
+        from datasets import load_from_disk
+
+        seen = set(load_from_disk(str(exclude_data))["task_id"])
+        n_before = len(st)
+        st = [s for s in st if s["task_id"] not in seen]
+        console.print(f"left out {n_before - len(st)} held-out states of {len(seen)} training tasks ({exclude_data})")
     import random
 
     random.Random(seed).shuffle(st)  # the first N states then sample every episode, not the first one
@@ -122,17 +132,24 @@ def diagnose(
                                    show_admissible=dcfg.show_admissible)
 
     def load(path: Path) -> HFPolicy:
-        return HFPolicy(str(path), seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size, device=device)
+        return HFPolicy(str(path), seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size, device=device,
+                        max_prompt_tokens=max_prompt_tokens)
 
+    online_task_ids = None
+    if seen and online_episodes:
+        with gym.make(env, split=split) as probe:
+            online_task_ids = [t for t in probe.unwrapped.task_ids if t not in seen]
     results = sweep(
-        cks, load, st, cfg, env_id=env, make_env=make_env if online_episodes else None,
+        cks, load, st, cfg, env_id=env, make_env=make_env if online_episodes else None, online_task_ids=online_task_ids,
         normalize=_normalizer(env), progress=lambda stage: console.print(f"  · {stage}"),
     )
     meta = {
         "model": policy or f"checkpoints of {checkpoints}", "checkpoints_dir": str(checkpoints) if checkpoints else None, "env_id": env,
         "split": split, "seed": seed, "config": config_dict(cfg),
-        "data": {"n_states": len(st), "source": data_info["source"], "config": data_info["meta"].get("config")},
-        "generation": {"max_new_tokens": max_new_tokens, "greedy": True},
+        "data": {"n_states": len(st), "source": data_info["source"], "config": data_info["meta"].get("config"),
+                 "excluded_training_data": str(exclude_data) if exclude_data else None,
+                 "excluded_training_tasks": len(seen)},
+        "generation": {"max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens, "greedy": True},
         "online_max_steps": online_max_steps,
     }
     report = build_report(meta, results)

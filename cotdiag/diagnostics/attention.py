@@ -58,14 +58,17 @@ class EncodedExample:
 
 
 def encode_example(
-    tokenizer: Any, prompt: str, trace: str, action: str, fmt: ResponseFormat = DEFAULT_FORMAT
+    tokenizer: Any, prompt: str, trace: str, action: str, fmt: ResponseFormat = DEFAULT_FORMAT,
+    *, max_prompt_tokens: int | None = None,
 ) -> EncodedExample:
     """Tokenise ``prompt + <think>trace</think><action>action`` and label each token's span.
 
     The text is tokenised as one string (as in training and generation); a token belongs to the
     span containing its first character (fast-tokenizer offsets). Action tokens are the tokens
     starting at or after the first character of ``action``; the closing action tag is not part of
-    the sequence (nothing after the last action token affects the action rows).
+    the sequence (nothing after the last action token affects the action rows). With
+    ``max_prompt_tokens``, a longer prompt span keeps its last ``max_prompt_tokens`` tokens (the
+    left truncation of :class:`cotdiag.agents.hf.HFPolicy`, so the model sees what it acts on).
 
     Raises:
         ValueError: the tokenizer is not a fast tokenizer (no offsets), or the action is empty.
@@ -91,6 +94,10 @@ def encode_example(
         span.append(0 if s < b_cot else 1 if s < b_action else 2)
         if s >= b_act_tokens:
             act.append(pos)
+    n_prompt = span.count(0)
+    if max_prompt_tokens is not None and n_prompt > max_prompt_tokens:
+        drop = n_prompt - max_prompt_tokens
+        ids, span, act = ids[drop:], span[drop:], [p - drop for p in act]
     if not act or act[0] == 0:
         raise ValueError(f"no action tokens found for action {action!r}")
     act_t = torch.tensor(act, dtype=torch.long)

@@ -17,6 +17,7 @@ import gymnasium as gym
 
 from cotdiag.agents.base import Policy
 from cotdiag.diagnostics.common import mean_ci, paired_difference, proportion
+from cotdiag.error import InvalidConfigError
 from cotdiag.evaluate import episode_plan, run_episode
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def run_online(
     episodes: int,
     seed: int = 0,
     modes: Sequence[str] = MODES,
+    task_ids: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Play ``episodes`` episodes per mode on the same ``(task_id, seed)`` plan.
@@ -42,17 +44,25 @@ def run_online(
         episodes: episodes per mode.
         seed: base seed of the plan.
         modes: the decoding modes.
+        task_ids: the tasks the plan draws from (default: all of ``env.unwrapped.task_ids``), e.g.
+            the split's tasks minus those of the training data, so that the episodes are unseen.
         progress: ``progress(done, total)`` after each episode.
 
     Returns:
         ``{mode: [episode record of cotdiag.evaluate.run_episode, ...]}``, records in plan order.
+
+    Raises:
+        InvalidConfigError: ``task_ids`` is given and empty.
     """
     out: dict[str, list[dict[str, Any]]] = {}
     total, done = episodes * len(modes), 0
     for mode in modes:
         env = make_env(mode)
         try:
-            plan = episode_plan(list(env.unwrapped.task_ids), episodes, seed)
+            pool = list(env.unwrapped.task_ids) if task_ids is None else list(task_ids)
+            if not pool:
+                raise InvalidConfigError("expected at least one task id for the online plan, got none")
+            plan = episode_plan(pool, episodes, seed)
             recs = []
             for i, task_id, ep_seed in plan:
                 rec = run_episode(env, policy, task_id, ep_seed)

@@ -76,6 +76,7 @@ def diagnose_policy(
     *,
     env_id: str | None = None,
     make_env: Callable[[str], Any] | None = None,
+    online_task_ids: Sequence[str] | None = None,
     normalize: Normalizer = normalize_whitespace,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -89,6 +90,7 @@ def diagnose_policy(
         config: what to measure.
         env_id: the env id (selects the templated trace source).
         make_env: ``make_env(mode) -> env`` for the online test (``None`` skips it).
+        online_task_ids: tasks of the online plan (default: all tasks of the env's split).
         normalize: the env's action normalization.
         progress: called with a short stage name before each stage.
 
@@ -137,13 +139,15 @@ def diagnose_policy(
             policy.model, policy.tokenizer, list(states)[: config.attribution_examples],
             top_k_percent=config.top_k_percent, seed=config.seed,
             use_chat_template=getattr(policy, "use_chat_template", None),
+            max_prompt_tokens=getattr(policy, "max_prompt_tokens", None),
         )
         res["timing_s"]["attribution"] = time.perf_counter() - t
 
     if config.online_episodes and make_env is not None:
         t = time.perf_counter()
         say("online")
-        orecs = online.run_online(make_env, policy, episodes=config.online_episodes, seed=config.seed)
+        orecs = online.run_online(make_env, policy, episodes=config.online_episodes, seed=config.seed,
+                                  task_ids=online_task_ids)
         res["online"] = online.summarize_online(orecs, seed=config.seed)
         res["records"]["online"] = orecs
         res["timing_s"]["online"] = time.perf_counter() - t
@@ -158,13 +162,15 @@ def attribution_summary(
     top_k_percent: float = 10.0,
     seed: int = 0,
     use_chat_template: bool | None = None,
+    max_prompt_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Attention and gradient mass over ``states`` (teacher-forced on the expert trace and action).
 
     Each state becomes ``build_model_text(tokenizer, prompt) + <think>trace</think><action>action``
     (the exact model input of ``HFPolicy`` in CoT mode, see :func:`cotdiag.agents.hf.build_model_text`),
     analysed by :func:`cotdiag.diagnostics.attribution.attribute`; results are averaged by
-    :func:`cotdiag.diagnostics.attribution.summarize_attribution`.
+    :func:`cotdiag.diagnostics.attribution.summarize_attribution`. ``max_prompt_tokens``: the
+    policy's prompt truncation (see :func:`cotdiag.diagnostics.attention.encode_example`).
     """
     from cotdiag.agents.hf import build_model_text
     from cotdiag.diagnostics.attention import encode_example
@@ -175,7 +181,7 @@ def attribution_summary(
         if not s.get("trace") or not s.get("action"):
             continue
         text = build_model_text(tokenizer, s["prompt"], "", use_chat_template=use_chat_template)
-        ex = encode_example(tokenizer, text, s["trace"], s["action"])
+        ex = encode_example(tokenizer, text, s["trace"], s["action"], max_prompt_tokens=max_prompt_tokens)
         results.append(attribute(model, ex, top_k_percent=top_k_percent))
     return summarize_attribution(results, seed=seed)
 

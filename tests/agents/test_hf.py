@@ -59,3 +59,22 @@ def test_seeded_sampling_is_reproducible(micro_model):
 def test_registry_builds_hf_policy(micro_model):
     p = make_policy(f"hf:{micro_model}", seed=0, max_new_tokens=4)
     assert isinstance(p, HFPolicy) and p.name == f"hf:{micro_model}"
+
+
+def test_score_truncates_long_contexts_like_generate(micro_model):
+    """A context over ``max_prompt_tokens`` keeps its last tokens: the model sees what it acts on."""
+    p = HFPolicy(micro_model, max_new_tokens=4, max_prompt_tokens=6)
+    seen = []
+    forward = p.model.forward
+
+    def spy(*args, **kw):
+        seen.append(kw["input_ids"][0].tolist())
+        return forward(*args, **kw)
+
+    p.model.forward = spy
+    cont = "take mug 1 from desk 1</action>"
+    s = p.score(PROMPTS[2], cont, prefill="<action>")
+    ctx = build_model_text(p.tokenizer, PROMPTS[2], "<action>")
+    full = p.tokenizer(ctx + cont, add_special_tokens=False)["input_ids"]
+    assert seen[0] == full[-(6 + len(s.tokens)):]
+    assert s.tokens[-1] == "</action>"

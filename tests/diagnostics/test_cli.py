@@ -34,3 +34,43 @@ def test_diagnose_cli_writes_report(run_dir, tmp_path):  # noqa: F811
 def test_diagnose_cli_needs_a_model(tmp_path):
     res = CliRunner().invoke(app, ["diagnose", "--out", str(tmp_path)])
     assert res.exit_code != 0
+
+
+def test_exclude_data_drops_training_tasks_and_prompts_are_truncated(run_dir, tmp_path):  # noqa: F811
+    from datasets import Dataset
+
+    states = _states()
+    data, train = tmp_path / "data", tmp_path / "train"
+    Dataset.from_dict({k: [s[k] for s in states] for k in states[0]}).save_to_disk(str(data))
+    seen = [s for s in states if s["task_id"] == "task0"]
+    Dataset.from_dict({k: [s[k] for s in seen] for k in seen[0]}).save_to_disk(str(train))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, [
+        "diagnose", "--policy", f"hf:{run_dir / 'checkpoint-10'}", "--env", "CoTDiag-ALFWorld-v0",
+        "--data", str(data), "--exclude-data", str(train), "--out", str(out), "--states", "10",
+        "--conflict-states", "0", "--attribution-examples", "2", "--max-new-tokens", "4",
+        "--max-prompt-tokens", "12", "--device", "cpu",
+    ])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["data"]["n_states"] == 4 and rep["data"]["excluded_training_tasks"] == 1
+    assert rep["checkpoints"][0]["offline"]["offline/consistency"]["n"] == 4
+    recs = json.loads((out / "records" / "checkpoint-10.json").read_text())
+    assert {r["task_id"] for r in recs["offline"]} == {"task1", "task2"}
+
+
+def test_encode_example_keeps_the_prompt_end(run_dir):  # noqa: F811
+    from transformers import AutoTokenizer
+
+    from cotdiag.diagnostics.attention import encode_example
+
+    tok = AutoTokenizer.from_pretrained(run_dir / "checkpoint-10")
+    s = _states()[0]
+    full = encode_example(tok, s["prompt"], s["trace"], s["action"])
+    cut = encode_example(tok, s["prompt"], s["trace"], s["action"], max_prompt_tokens=5)
+    n_prompt = full.span_lengths["prompt"]
+    assert n_prompt > 5 and cut.span_lengths == {**full.span_lengths, "prompt": 5}
+    drop = n_prompt - 5
+    assert cut.input_ids[0].tolist() == full.input_ids[0, drop:].tolist()
+    assert (cut.input_ids[0, cut.action_positions] == full.input_ids[0, full.action_positions]).all()
+    assert (cut.rows == cut.action_positions - 1).all()

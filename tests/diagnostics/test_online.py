@@ -45,3 +45,18 @@ def test_same_plan_and_known_gap():
     lo, hi = out["online/cot_advantage_success"]["ci95"]
     assert 0.0 < lo <= 0.5 <= hi <= 1.0
     assert out["online/prompt/mean_steps"]["value"] == 1.0
+
+
+def test_plan_draws_only_from_given_task_ids():
+    recs = run_online(CoinEnv, Scripted(), episodes=6, seed=0, task_ids=["b", "d"])
+    for mode in ("prompt", "cot"):
+        assert {r["task_id"] for r in recs[mode]} == {"b", "d"}
+
+
+def test_empty_task_pool_is_a_config_error():
+    import pytest
+
+    from cotdiag.error import InvalidConfigError
+
+    with pytest.raises(InvalidConfigError):
+        run_online(CoinEnv, Scripted(), episodes=2, task_ids=[])

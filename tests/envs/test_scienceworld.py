@@ -67,6 +67,9 @@ def test_splits():
     train, train_id = set(list_tasks("train")), set(list_tasks("train_id"))
     ood = set(list_tasks("test_ood_task_types"))
     assert train_id < train and not ood & train
+    test_id = set(list_tasks("test_id"))
+    assert test_id < set(list_tasks("test")) and not test_id & train_id and not test_id & ood
+    assert {t.split("/")[0] for t in test_id} == {t.split("/")[0] for t in train_id}
     assert {t.split("/")[0] for t in train_id}.isdisjoint(OOD_TASK_TYPES)
     assert {t.split("/")[0] for t in ood} == set(OOD_TASK_TYPES)
     assert set(list_tasks("test")) >= ood

@@ -86,8 +86,8 @@ class ScienceWorldEnv(TextEnv):
 
     ## Arguments
     - ``split``: ``train``, ``dev``, ``test`` (ScienceWorld's variation splits over all 30 task
-      types), ``train_id`` (``train`` variations of the 20 in-domain types) or
-      ``test_ood_task_types`` (``test`` variations of the study's 10 held-out types, the last task of
+      types), ``train_id`` (``train`` variations of the 20 in-domain types), ``test_id`` (their
+      ``test`` variations) or ``test_ood_task_types`` (``test`` variations of the study's 10 held-out types, the last task of
       each topic: 1-4, 2-3, 3-4, 4-4, 5-2, 6-3, 7-3, 8-2, 9-3, 10-2). See
       :mod:`cotdiag.envs.scienceworld.splits`.
     - ``simplification``: ScienceWorld simplification string, default ``"easy"`` (teleport, open

@@ -8,8 +8,9 @@ the installed simulator.
 
 The study (``shared/PAPER.md``) holds out "the last task type of each topic": the task ids 1-4, 2-3,
 3-4, 4-4, 5-2, 6-3, 7-3, 8-2, 9-3 and 10-2 of ``scienceworld/tasks.json``. ``train_id`` is the
-``train`` variations of the other 20 types, ``test_ood_task_types`` the ``test`` variations of the 10
-held-out ones.
+``train`` variations of the other 20 types, ``test_id`` their ``test`` variations (in-domain
+evaluation on unseen variations) and ``test_ood_task_types`` the ``test`` variations of the 10
+held-out types.
 
 A task id is ``"<task_name>/<variation>"``, e.g. ``"boil/21"``.
 
@@ -107,6 +108,7 @@ SPLITS: dict[str, tuple[tuple[str, ...], str]] = {
     "dev": (TASK_TYPES, "dev"),
     "test": (TASK_TYPES, "test"),
     "train_id": (ID_TASK_TYPES, "train"),
+    "test_id": (ID_TASK_TYPES, "test"),
     "test_ood_task_types": (OOD_TASK_TYPES, "test"),
 }
 
