@@ -13,7 +13,10 @@ a CoT trace and an action, tokenized by a tokenizer trained on such text):
 ratio of medians is reported as ``cost_ratio_median``. Writes
 ``benchmarks/results/attribution.json``.
 
-Usage: ``python benchmarks/attribution.py [--repeats 10]``
+Usage: ``python benchmarks/attribution.py [--repeats 10]``; on a GPU, e.g.
+``python benchmarks/attribution.py --device cuda --dtype bfloat16 --shape qwen2-0.5b --history 64
+--out benchmarks/results/attribution_cuda.json`` (a randomly initialised model with the layer sizes
+of Qwen2-0.5B: the cost depends on the shapes, not on the weights).
 """
 
 from __future__ import annotations
@@ -46,15 +49,31 @@ def make_input(n_history: int) -> tuple[str, str, str]:
     return prompt, trace, "open cabinet 5"
 
 
+#: Layer sizes of the benchmark model: the embedded default, or those of Qwen2-0.5B.
+SHAPES = {
+    "tiny": TinyModelConfig(),
+    "qwen2-0.5b": TinyModelConfig(hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                                  num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768),
+}
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def interleaved_times(fns, repeats: int) -> list[list[float]]:
-    """Wall times of each function, calls interleaved (so load drifting on shared CPUs hits both)."""
+    """Wall times of each function, calls interleaved (so load drifting on shared CPUs hits both);
+    CUDA work is synchronized before each clock reading."""
     for fn in fns:
         fn()  # warm-up
     ts: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for k, fn in enumerate(fns):
+            _sync()
             t = time.perf_counter()
             fn()
+            _sync()
             ts[k].append(time.perf_counter() - t)
     return ts
 
@@ -64,6 +83,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--history", type=int, default=8, help="past steps in the prompt (sets the length)")
     ap.add_argument("--vocab", type=int, default=300, help="BPE vocabulary of the benchmark tokenizer")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32", help="model dtype: float32, bfloat16, ...")
+    ap.add_argument("--shape", default="tiny", choices=sorted(SHAPES), help="layer sizes of the model")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "attribution.json")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -71,12 +93,12 @@ def main() -> None:
     prompt, trace, action = make_input(args.history)
     # A small vocabulary keeps the sequence near the length a real tokenizer gives such a state.
     tok = train_tokenizer([prompt, trace, action], vocab_size=args.vocab)
-    cfg = TinyModelConfig()
-    model = build_tiny_model(tok, cfg).eval()
+    cfg = SHAPES[args.shape]
+    model = build_tiny_model(tok, cfg).to(device=args.device, dtype=getattr(torch, args.dtype)).eval()
     plain_model = copy.deepcopy(model)
     plain_model.set_attn_implementation("sdpa")
     ex = encode_example(tok, prompt, trace, action)
-    ids = ex.input_ids
+    ids = ex.input_ids.to(args.device)
 
     def plain() -> None:
         plain_model.zero_grad(set_to_none=True)
@@ -98,11 +120,12 @@ def main() -> None:
         "analysis_median_s": statistics.median(ts_analysis),
         "tokens": int(ids.shape[1]),
         "span_tokens": ex.span_lengths,
-        "model": {**{k: getattr(cfg, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")},
+        "model": {"shape": args.shape, "dtype": args.dtype,
+                  **{k: getattr(cfg, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")},
                   "parameters": sum(p.numel() for p in model.parameters()), "vocab": len(tok)},
         "repeats": args.repeats,
         "timing": "cost_ratio uses the minimum wall time per example over the repeats (timeit's advice: the minimum is the least disturbed by other processes on this shared 2-core machine); medians are reported too; one warm-up call each, plain and analysis calls interleaved",
-        "device": "cpu", "torch_threads": torch.get_num_threads(),
+        "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(), "torch_threads": torch.get_num_threads(),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
         "note": "analysis = eager attention with attention probabilities + activation gradients (no parameter gradients) + span shares with and without the first token; plain = SDPA forward + backward with parameter gradients",
     }
