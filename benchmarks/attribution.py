@@ -34,7 +34,7 @@ import torch
 from cotdiag.baselines.tiny import TinyModelConfig, build_tiny_model, train_tokenizer
 from cotdiag.diagnostics.attention import encode_example
 from cotdiag.diagnostics.attribution import attribute
-from cotdiag.wrappers.history import HistoryStep, render_prompt
+from cotdiag.wrappers.history import HistoryConfig, HistoryStep, render_prompt
 
 ROOM = ("You are in the middle of a room. Looking quickly around you, you see " +
         ", ".join(f"a cabinet {i}" for i in range(1, 12)) + ", a coffeemachine 1, a countertop 1, " +
@@ -43,7 +43,8 @@ ROOM = ("You are in the middle of a room. Looking quickly around you, you see " 
 
 def make_input(n_history: int) -> tuple[str, str, str]:
     hist = [HistoryStep(f"You arrive at cabinet {i}. The cabinet {i} is closed.", f"open cabinet {i}") for i in range(1, n_history + 1)]
-    prompt = render_prompt("put a hot mug in coffeemachine.", ROOM, hist, mode="cot") + "\n"
+    prompt = render_prompt("put a hot mug in coffeemachine.", ROOM, hist, mode="cot",
+                           config=HistoryConfig(window=None)) + "\n"
     trace = ("The goal needs a hot mug in the coffeemachine. I have not found a mug yet; cabinets and "
              "countertops usually hold mugs, and I have not looked in cabinet 5, so I open it next.")
     return prompt, trace, "open cabinet 5"
