@@ -11,8 +11,9 @@ that argues for a2. Distractors:
   enumerates them only with ``admissible_actions=True``.
 * BFCL (no admissible actions): as ``ConflictingTraceWrapper`` does, the source's
   ``distractors(ctx, rng)`` in an ``rng.permutation`` order, the first one the source writes a
-  trace for. A single-turn expert answer is a one-call list ``[f(...)]``, which ``BFCLTraces``
-  does not parse; the script unwraps it to ``f(...)`` (an equivalent answer) first.
+  trace for. Distractors keep the expert answer's form (a bare call or a list of calls) and may
+  call another function shown at the turn (``info["bfcl/functions"]``); the trace quotes the
+  turn's request (``info["bfcl/request"]``).
 
 All random choices come from one ``numpy.random.default_rng(SEED)``, in the order below, so
 re-running gives the same file (ScienceWorld's gold paths are not seeded; the tasks used here
@@ -34,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 
 import cotdiag  # noqa: F401  (registers the CoTDiag-* envs)
-from cotdiag.envs.bfcl.calls import END_OF_TURN, CallSyntaxError, parse_calls
+from cotdiag.envs.bfcl.calls import END_OF_TURN
 from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext
 
 logger = logging.getLogger("gen_traces")
@@ -117,25 +118,16 @@ def admissible_examples(env_id: str, env: gym.Env, resets: list[tuple[dict, int]
     return out
 
 
-def single_call(action: str) -> str:
-    """``f(...)`` for a one-call list ``[f(...)]`` (single-turn expert answers), else ``action``."""
-    try:
-        calls = parse_calls(action, allow_dotted=True)
-    except CallSyntaxError:
-        return action
-    return calls[0].to_string() if action.strip().startswith("[") and len(calls) == 1 else action
-
-
 def bfcl_examples(env: gym.Env, rng: np.random.Generator) -> list[str]:
     """BFCL examples; a2 is chosen as ``ConflictingTraceWrapper`` does where no admissible list exists."""
     src, out = TemplateTraceSource("CoTDiag-BFCL-v0"), []
     for task_id, steps in BFCL:
         obs, info = env.reset(options={"task_id": task_id})
         obs, info, past = play_expert(env, obs, info, steps)
-        a1 = single_call(info["expert_action"])
+        a1 = info["expert_action"]
         if a1 == END_OF_TURN:
             raise ValueError(f"{task_id}: the expert ends the turn after {steps} steps; pick another step")
-        ctx = TraceContext.from_info({**info, "expert_action": a1}, observation=obs, past_actions=past)
+        ctx = TraceContext.from_info(info, observation=obs, past_actions=past)
         cands = src.distractors(ctx, rng)
         chosen = None
         for i in rng.permutation(len(cands)):
@@ -172,10 +164,8 @@ def main() -> None:
     env.close()
 
     lines += ["## BFCL (real in_domain entries; distractors from `BFCLTraces.distractors`)", "",
-              "The env's `info` has no `functions` key, so the distractors change or drop one argument",
-              "of the expert call. Single-turn expert answers are one-call lists `[f(...)]`, which",
-              "`BFCLTraces` does not parse (`ConflictingTraceWrapper` then finds no distractor); they",
-              "are unwrapped to `f(...)` here.", ""]
+              "Distractors change or drop one argument of one call of the expert answer, or call another",
+              "function shown at the turn (`info[\"bfcl/functions\"]`), in the answer's own form.", ""]
     env = gym.make("CoTDiag-BFCL-v0", split="in_domain")
     lines += bfcl_examples(env, rng)
     env.close()

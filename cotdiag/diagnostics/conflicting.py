@@ -125,9 +125,12 @@ def templated_source(env_id: str | None, normalize: Normalizer = normalize_white
 
     a2 is drawn from the state's ``admissible_actions`` (dataset column) other than a1, in a seeded
     order, until :class:`cotdiag.wrappers.traces.TemplateTraceSource` of ``env_id`` returns a trace.
-    The trace context (task, current observation, past actions) is read from the state's rendered
-    prompt (the layout of :func:`cotdiag.wrappers.history.render_prompt`) and ``actions_before``.
-    States without admissible actions are skipped.
+    Where the state lists no admissible actions (BFCL), the candidates are the source's
+    ``distractors`` of the expert action (the rule of
+    :class:`cotdiag.wrappers.conflicting.ConflictingTraceWrapper`), a1 excluded. The trace context
+    (task, current observation, past actions) is read from the state's rendered prompt (the layout
+    of :func:`cotdiag.wrappers.history.render_prompt`) and ``actions_before``. States with no
+    candidate are skipped.
     """
     import numpy as np
 
@@ -137,15 +140,18 @@ def templated_source(env_id: str | None, normalize: Normalizer = normalize_white
 
     def source(i: int, state: Mapping[str, Any], a1: str, rng: random.Random) -> tuple[str, str] | None:
         a1n = normalize(a1)
-        pool = sorted({c for c in (state.get("admissible_actions") or []) if normalize(c) != a1n})
-        rng.shuffle(pool)
         task, obs = _parse_prompt(state["prompt"])
         ctx = TraceContext(
             task=task, task_type=str(state.get("task_type", "")), observation=obs,
             admissible_actions=list(state.get("admissible_actions") or []) or None,
-            past_actions=tuple(state.get("actions_before") or ()),
+            expert_action=state.get("action"), past_actions=tuple(state.get("actions_before") or ()),
         )
         nrng = np.random.default_rng(rng.randrange(2**32))
+        candidates = ctx.admissible_actions
+        if candidates is None and hasattr(writer, "distractors"):
+            candidates = writer.distractors(ctx, nrng)
+        pool = sorted({c for c in candidates or [] if normalize(c) != a1n})
+        rng.shuffle(pool)
         for a2 in pool:
             trace = writer(ctx, a2, nrng)
             if trace:

@@ -220,67 +220,87 @@ class ScienceWorldTraces:
 
 
 class BFCLTraces:
-    """Templated rationales for BFCL function calls (``name(arg=value, ...)``), from the arguments.
+    """Templated rationales for BFCL function calls, from the arguments.
 
-    ``distractors`` proposes plausible wrong calls: another value for one argument, a dropped
-    argument, or another available function (``info["functions"]`` names, when the env provides them).
+    An action is one call ``name(arg=value, ...)`` or a list of calls ``[f(...), g(...)]`` (BFCL's
+    single-turn answer format). The trace quotes the current request (``info["bfcl/request"]``, the
+    last user message of the turn, else the task) and reads each call's arguments as facts of it.
+
+    ``distractors`` proposes plausible wrong answers in the expert answer's own form (bare call or
+    list): another value for one argument, a dropped argument, or another available function
+    (``info["bfcl/functions"]`` or ``info["functions"]`` names).
     """
 
     @staticmethod
-    def _parse(action: str) -> tuple[str, dict[str, Any]] | None:
+    def _parse(action: str) -> tuple[list[tuple[str, dict[str, Any]]], bool] | None:
+        """``([(name, kwargs), ...], is_list)``; ``None`` if ``action`` is not one or more calls."""
         try:
             node = ast.parse(action.strip(), mode="eval").body
         except (SyntaxError, ValueError):
             return None
-        if not isinstance(node, ast.Call):
+        is_list = isinstance(node, ast.List)
+        nodes = node.elts if is_list else [node]
+        if not nodes or not all(isinstance(n, ast.Call) for n in nodes):
             return None
-        name = ast.unparse(node.func)
-        args = {}
-        for kw in node.keywords:
-            try:
-                args[kw.arg or "**"] = ast.literal_eval(kw.value)
-            except ValueError:
-                args[kw.arg or "**"] = ast.unparse(kw.value)
-        return name, args
+        calls = []
+        for n in nodes:
+            args = {}
+            for kw in n.keywords:
+                try:
+                    args[kw.arg or "**"] = ast.literal_eval(kw.value)
+                except ValueError:
+                    args[kw.arg or "**"] = ast.unparse(kw.value)
+            calls.append((ast.unparse(n.func), args))
+        return calls, is_list
+
+    @staticmethod
+    def _render(calls: Sequence[tuple[str, dict[str, Any]]], is_list: bool) -> str:
+        text = ", ".join(f"{n}(" + ", ".join(f"{k}={v!r}" for k, v in a.items()) + ")" for n, a in calls)
+        return f"[{text}]" if is_list else text
+
+    @staticmethod
+    def request(ctx: TraceContext) -> str:
+        """The request the current turn answers (first line, at most 200 characters)."""
+        req = str(ctx.info.get("bfcl/request") or ctx.task).strip()
+        return req.split("\n")[0][:200]
 
     def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
         parsed = self._parse(action)
         if parsed is None:
             return None
-        name, args = parsed
-        req = ctx.task.strip().split("\n")[0][:200]
-        if not args:
-            return f"The request is: {req} The {name} function needs no arguments, and calling it gives the information the answer depends on."
-        facts = "; ".join(f"the {k.replace('_', ' ')} is {v!r}" for k, v in args.items())
+        calls, _ = parsed
+        req = self.request(ctx)
+        names = " and ".join(dict.fromkeys(n for n, _ in calls))
+        facts = "; ".join(f"the {k.replace('_', ' ')} is {v!r}" for _, a in calls for k, v in a.items())
+        if not facts:
+            return f"The request is: {req} The {names} function needs no arguments, and calling it gives the information the answer depends on."
         return _pick(rng, [
-            f"The user asks: {req} Reading the request, {facts}. {name} is the function that handles this, so I can fill its parameters from those details.",
-            f"To answer '{req}' I need a function call. From the request, {facts}; {name} takes exactly these, so that is the call to make.",
+            f"The user asks: {req} Reading the request, {facts}. {names} is the function that handles this, so I can fill its parameters from those details.",
+            f"To answer '{req}' I need a function call. From the request, {facts}; {names} takes exactly these, so that is the call to make.",
         ])
 
     def distractors(self, ctx: TraceContext, rng: np.random.Generator) -> list[str]:
-        """Plausible wrong calls near ``ctx.expert_action`` (may be empty)."""
+        """Plausible wrong answers near ``ctx.expert_action`` (may be empty)."""
         parsed = self._parse(ctx.expert_action or "")
         if parsed is None:
             return []
-        name, args = parsed
+        calls, is_list = parsed
+        functions = ctx.info.get("bfcl/functions") or ctx.info.get("functions") or []
+        others = [str(f.get("name") if isinstance(f, dict) else f) for f in functions]
         out = []
-
-        def call(n: str, a: dict[str, Any]) -> str:
-            return f"{n}(" + ", ".join(f"{k}={v!r}" for k, v in a.items()) + ")"
-
-        for k, v in args.items():
-            if isinstance(v, bool):
-                out.append(call(name, {**args, k: not v}))
-            elif isinstance(v, (int, float)):
-                out.append(call(name, {**args, k: v * 2 if v else 1}))
-            elif isinstance(v, str) and v:
-                out.append(call(name, {**args, k: v.upper() if v != v.upper() else v.lower()}))
-            if len(args) > 1:
-                out.append(call(name, {kk: vv for kk, vv in args.items() if kk != k}))
-        for other in ctx.info.get("functions") or []:
-            other_name = other.get("name") if isinstance(other, dict) else str(other)
-            if other_name and other_name != name:
-                out.append(call(other_name, args))
+        for i, (name, args) in enumerate(calls):
+            variants: list[tuple[str, dict[str, Any]]] = []
+            for k, v in args.items():
+                if isinstance(v, bool):
+                    variants.append((name, {**args, k: not v}))
+                elif isinstance(v, (int, float)):
+                    variants.append((name, {**args, k: v * 2 if v else 1}))
+                elif isinstance(v, str) and v:
+                    variants.append((name, {**args, k: v.upper() if v != v.upper() else v.lower()}))
+                if len(args) > 1:
+                    variants.append((name, {kk: vv for kk, vv in args.items() if kk != k}))
+            variants += [(o, args) for o in others if o and o != name]
+            out += [self._render([*calls[:i], v, *calls[i + 1:]], is_list) for v in variants]
         return [d for d in dict.fromkeys(out) if d != ctx.expert_action]
 
 

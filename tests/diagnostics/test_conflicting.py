@@ -80,5 +80,16 @@ def test_templated_source_on_rendered_prompt():
     assert src(0, {**state, "admissible_actions": ["look"]}, "look", random.Random(0)) is None
 
 
+def test_templated_source_without_admissible_actions_uses_distractors():
+    from cotdiag.diagnostics.conflicting import templated_source
+    from cotdiag.wrappers.history import render_prompt
+
+    state = {"prompt": render_prompt("What's the weather in Paris?", "user: What's the weather in Paris?"),
+             "action": "[get_weather(city='Paris', unit='celsius')]", "admissible_actions": None,
+             "actions_before": [], "task_type": "simple_python"}
+    a2, t2 = templated_source("CoTDiag-BFCL-v0")(0, state, state["action"], random.Random(0))
+    assert a2 != state["action"] and a2.startswith("[get_weather(") and "Paris" in t2
+
+
 def test_empty_output_is_other():
     assert classify("", "", "x") == "other"

@@ -155,6 +155,18 @@ def test_multi_turn_observations_and_expert(env):
     assert r == pytest.approx(0.25) and info["bfcl/turn"] == 1 and "budget analysis" in obs
 
 
+def test_info_names_the_current_request_and_functions(env):
+    obs, info = env.reset(options={"task_id": "multi_turn_base_0"})
+    assert info["bfcl/request"] == info["task"] and "cd" in info["bfcl/functions"]
+    while info["bfcl/turn"] == 0:
+        obs, *_, info = env.step(info["expert_action"])
+    assert info["bfcl/request"] != info["task"] and info["bfcl/request"] in obs
+    single = gym.make(ENV_ID, split="simple_python")
+    _, info = single.reset(options={"task_id": "simple_python_0"})
+    assert info["bfcl/request"] == info["task"] and info["bfcl/functions"] == ["calculate_triangle_area"]
+    single.close()
+
+
 def test_positional_ground_truth_is_replayed_in_keyword_form(env):
     env.reset(options={"task_id": "multi_turn_base_0"})
     for a in ["cd(folder='document')", "mkdir(dir_name='temp')", "mv(source='final_report.pdf', destination='temp')",

@@ -107,6 +107,17 @@ def test_bfcl_templates_and_distractors():
     assert "weather" in trace
 
 
+def test_bfcl_list_answers_keep_their_form_and_the_current_request_is_quoted():
+    src = TemplateTraceSource("CoTDiag-BFCL-v0")
+    ctx = TraceContext(task="first request", expert_action="[f(a=1), g(b='x')]",
+                       info={"bfcl/request": "Now double it.", "bfcl/functions": ["f", "g", "h"]})
+    d = src.distractors(ctx, np.random.default_rng(0))
+    assert "[f(a=2), g(b='x')]" in d and "[f(a=1), g(b='X')]" in d and "[h(a=1), g(b='x')]" in d
+    assert all(x.startswith("[") and x != ctx.expert_action for x in d)
+    trace = BFCLTraces()(ctx, d[0], np.random.default_rng(0))
+    assert "Now double it." in trace and "first request" not in trace
+
+
 def test_check_env_scripted():
     check_env(make(), skip_render_check=True)
 

@@ -99,8 +99,10 @@ class BFCLEnv(TextEnv):
     ## Info Keys
     The :class:`~cotdiag.envs.info.StepInfo` contract (``task_type`` is the BFCL category, ``task``
     the first user message, ``admissible_actions`` always ``None``), plus ``bfcl/turn`` (current
-    turn index), ``bfcl/n_turns``, ``bfcl/turns_passed`` and ``bfcl/checker_error`` (the official
-    checker's message for the last failed check, ``""`` if none). ``expert_action`` replays the
+    turn index), ``bfcl/n_turns``, ``bfcl/turns_passed``, ``bfcl/checker_error`` (the official
+    checker's message for the last failed check, ``""`` if none), ``bfcl/request`` (the last user
+    message of the current turn: what the next call answers) and ``bfcl/functions`` (names of the
+    functions shown now). ``expert_action`` replays the
     ground truth: the next ground-truth call of the current turn not yet made (in canonical keyword
     form; when fewer steps are left in the turn than calls pending, the first ones come batched in a
     list), ``"[]"`` once the turn's ground truth is exhausted; single-turn: the ground-truth answer
@@ -219,6 +221,15 @@ class BFCLEnv(TextEnv):
         excluded = set(self._entry.get("excluded_function", []))
         return [d for d in docs if d["name"] not in excluded]
 
+    def _request(self) -> str:
+        """The last user message of the current turn (the episode's last turn once it is over)."""
+        questions = self._entry["question"]
+        for turn in reversed(questions[: min(self._turn, len(questions) - 1) + 1]):
+            users = [m["content"] for m in turn if m.get("role") == "user"]
+            if users:
+                return str(users[-1])
+        return ""
+
     def _callable_functions(self) -> frozenset[str]:
         """Names that may run: every declared function of the entry's classes, held-out ones
         included (BFCL executes them too; its own ground truth uses some before they are shown),
@@ -291,6 +302,8 @@ class BFCLEnv(TextEnv):
                 "bfcl/n_turns": len(self._gt_calls) if self._multi else 1,
                 "bfcl/turns_passed": self._turns_passed if self._multi else int(won),
                 "bfcl/checker_error": self._checker_error,
+                "bfcl/request": self._request(),
+                "bfcl/functions": [d["name"] for d in (self._available_functions() if self._multi else self._entry["function"])],
             },
         )
 
