@@ -125,7 +125,7 @@ def main() -> None:
                   **{k: getattr(cfg, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")},
                   "parameters": sum(p.numel() for p in model.parameters()), "vocab": len(tok)},
         "repeats": args.repeats,
-        "timing": "cost_ratio uses the minimum wall time per example over the repeats (timeit's advice: the minimum is the least disturbed by other processes on this shared 2-core machine); medians are reported too; one warm-up call each, plain and analysis calls interleaved",
+        "timing": "cost_ratio uses the minimum wall time per example over the repeats (timeit's advice: the minimum is the least disturbed by other processes); medians are reported too; one warm-up call each, plain and analysis calls interleaved",
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(), "torch_threads": torch.get_num_threads(),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
         "note": "analysis = eager attention with attention probabilities + activation gradients (no parameter gradients) + span shares with and without the first token; plain = SDPA forward + backward with parameter gradients",
