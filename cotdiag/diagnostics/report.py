@@ -118,8 +118,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     if any(c.get("online") for c in cks):
         parts.append("\n## Online (same task ids and seeds in both modes)\n")
         keys = [("prompt success", "online/prompt/success_rate"), ("CoT success", "online/cot/success_rate"),
-                ("CoT advantage (success)", "online/cot_advantage_success"), ("prompt steps", "online/prompt/mean_steps"),
-                ("CoT steps", "online/cot/mean_steps")]
+                ("CoT advantage (success)", "online/cot_advantage_success"), ("prompt score", "online/prompt/mean_score"),
+                ("CoT score", "online/cot/mean_score"), ("CoT advantage (score)", "online/cot_advantage_score"),
+                ("prompt steps", "online/prompt/mean_steps"), ("CoT steps", "online/cot/mean_steps")]
         parts.append(_table(["checkpoint"] + [k for k, _ in keys],
                             [[c["name"]] + [fmt_num((c.get("online") or {}).get(key)) for _, key in keys] for c in cks]))
     plots = report.get("plots") or []

@@ -60,3 +60,15 @@ def test_empty_task_pool_is_a_config_error():
 
     with pytest.raises(InvalidConfigError):
         run_online(CoinEnv, Scripted(), episodes=2, task_ids=[])
+
+
+def test_report_table_shows_success_score_and_advantage():
+    from cotdiag.diagnostics.report import build_report, render_markdown
+
+    online = summarize_online(run_online(CoinEnv, Scripted(), episodes=8, seed=1))
+    report = build_report({"model": "scripted", "env_id": "coin", "split": "s", "seed": 1},
+                          [{"name": "final", "step": None, "offline": {}, "online": online}])
+    md = render_markdown(report)
+    row = next(line for line in md.splitlines() if line.startswith("| final") and "n=8" in line)
+    assert "CoT advantage (score)" in md and "prompt score" in md
+    assert row.count("0.500") >= 3 and "1.000" in row  # prompt success/score 0.5, advantages 0.5, CoT 1.0
