@@ -82,8 +82,13 @@ def env_findings(root: Path, env: str) -> dict[str, Any]:
             first, last = cks[0][1], cks[-1][1]
             f0, f1 = first["offline"], last["offline"]
             key = f"{run}/{split}"
+            mean = lambda rows, k: sum(float(r[k]) for r in rows) / max(len(rows), 1)  # noqa: E731
             res[key] = {
                 "checkpoints": [s for s, _ in cks],
+                "series": {k: [round(mean(r["offline"], k), 3) for _, r in cks]
+                           for k in ("prompt_correct", "cot_correct", "consistent")}
+                | {f"revised_at_1_{src}": [round(sum(v) / max(len(v), 1), 3) for v in (revision(r, src) for _, r in cks)]
+                   for src in ("swap", "templated")},
                 "1_prompt_quality_rises": diff([float(r["prompt_correct"]) for r in f1], [float(r["prompt_correct"]) for r in f0], +1),
                 "2_cot_advantage_flat": diff([float(r["cot_correct"]) - float(r["prompt_correct"]) for r in f1],
                                              [float(r["cot_correct"]) - float(r["prompt_correct"]) for r in f0], 0),
@@ -123,6 +128,7 @@ def markdown(findings: dict[str, Any]) -> str:
             if "/" not in key:
                 continue
             lines.append(f"- `{key}`, checkpoints {v['checkpoints']} (first → last):")
+            lines.append("  - per checkpoint: " + "; ".join(f"{k} {vals}" for k, vals in v["series"].items()))
             for name, d in v.items():
                 if isinstance(d, dict) and "diff" in d:
                     lines.append(f"  - {name}: {fmt(d)}")

@@ -1,26 +1,50 @@
 #!/bin/bash
-# Reproduce benchmarks/results/study_small (CPU, about 30 minutes on 2 shared cores).
-# Inputs: the SFT runs of `cotdiag demo --out DEMO` (tiny Qwen2, 2.0M parameters, trained on 30
-# expert episodes of ALFWorld train, history window 3, response format cot; k = 0 and k = 0.3),
-# checkpoints 50, 100 and 200 of each copied to $STUDY/sft_k0 and $STUDY/sft_k0.3.
+# Reproduce benchmarks/results/study_small (CPU only; about 2 hours on 2 shared cores, one
+# process per core). Run from the repository root with the venv active (`make test` builds it).
 set -euo pipefail
 STUDY=${STUDY:-/tmp/study}
-export ALFWORLD_DATA=${ALFWORLD_DATA:-/work/shared/data/alfworld} TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-# Held-out expert states: 4 expert episodes per split, rendered exactly like the training data.
-for split in valid_seen valid_unseen; do
-  python - "$split" <<'PY'
-import sys
-from cotdiag.baselines.data import DataConfig, build_dataset, save_dataset, data_config_dict
-cfg, split = DataConfig(history_window=3), sys.argv[1]
-ds = build_dataset("CoTDiag-ALFWorld-v0", split, episodes=4, config=cfg, seed=0)
-save_dataset(ds, f"{__import__('os').environ['STUDY']}/data_{split}",
-             {"env": "CoTDiag-ALFWorld-v0", "split": split, "config": data_config_dict(cfg)})
-PY
-done
+export ALFWORLD_DATA=${ALFWORLD_DATA:-../shared/data/alfworld} TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+mkdir -p "$STUDY"
+
+# ALFWorld: the two SFT runs of `cotdiag demo` (tiny Qwen2, 30 expert episodes of `train`, mixed
+# response format, k = 0 and k = 0.3), checkpoints 50, 100, 150 and 200 of each.
+cotdiag demo --out "$STUDY/demo"
 for run in sft_k0 sft_k0.3; do
-  for split in valid_seen valid_unseen; do
-    cotdiag diagnose --checkpoints "$STUDY/$run" --env CoTDiag-ALFWorld-v0 --split "$split" \
-      --data "$STUDY/data_$split" --out "$STUDY/out/$run/$split" --states 30 --conflict-states 20 \
-      --attribution-examples 10 --max-new-tokens 96 --device cpu --seed 0
+  mkdir -p "$STUDY/alfworld/$run"
+  for c in 50 100 150 200; do cp -r "$STUDY/demo/$run/checkpoint-$c" "$STUDY/alfworld/$run/"; done
+  cp "$STUDY/demo/$run/"{train_log,action_mask}.json "$STUDY/alfworld/$run/"
+done
+# Held-out expert states: 4 expert episodes per split, rendered like the training data.
+for split in valid_seen valid_unseen; do
+  cotdiag build-data --env CoTDiag-ALFWorld-v0 --split "$split" --episodes 4 --seed 0 --out "$STUDY/alfworld/data_$split"
+done
+for split in valid_unseen valid_seen; do for run in sft_k0 sft_k0.3; do
+  cotdiag diagnose --checkpoints "$STUDY/alfworld/$run" --env CoTDiag-ALFWorld-v0 --split "$split" \
+    --data "$STUDY/alfworld/data_$split" --out "$STUDY/alfworld/out/$run/$split" --states 40 --conflict-states 20 \
+    --attribution-examples 10 --online-episodes 8 --online-max-steps 30 --max-new-tokens 96 --device cpu --seed 0
+done; done
+
+# BFCL and ScienceWorld: data, tiny model, two SFT runs and the diagnostics (benchmarks/study_small.py).
+python benchmarks/study_small.py --env CoTDiag-BFCL-v0 --train-split in_domain \
+  --eval-splits in_domain,ood_long_context --train-episodes 300 --heldout-episodes 40 --epochs 2 --save-steps 60 \
+  --max-length 768 --states 40 --conflict-states 20 --attribution-examples 10 --online-episodes 8 \
+  --online-max-steps 20 --out "$STUDY/bfcl"
+python benchmarks/study_small.py --env CoTDiag-ScienceWorld-v0 --train-split train_id \
+  --eval-splits test_id,test_ood_task_types --train-episodes 60 --heldout-episodes 12 --epochs 1 --save-steps 100 \
+  --max-length 768 --states 30 --conflict-states 16 --attribution-examples 8 --online-episodes 4 \
+  --online-max-steps 25 --out "$STUDY/sw"
+
+# Collect ENV/RUN/SPLIT/{report.json, report.md, *.png, records/} and test the five findings.
+DEST=benchmarks/results/study_small
+for pair in "alfworld:$STUDY/alfworld" "bfcl:$STUDY/bfcl" "scienceworld:$STUDY/sw"; do
+  env=${pair%%:*} root=${pair#*:}
+  for splitdir in "$root"/out/*/*; do
+    run=$(basename "$(dirname "$splitdir")") d="$DEST/$env/$run/$(basename "$splitdir")"
+    mkdir -p "$d/records"
+    cp "$splitdir"/report.json "$splitdir"/report.md "$splitdir"/*.png "$d/"
+    cp "$splitdir"/records/*.json "$d/records/"
+    cp "$root/$run/"{train_log,action_mask}.json "$DEST/$env/$run/"
   done
 done
+python benchmarks/study_summary.py "$DEST"
