@@ -5,9 +5,12 @@ a CoT trace and an action, tokenized by a tokenizer trained on such text):
 
 * plain: ``model(input_ids, labels=input_ids)`` with the model's default attention kernel (SDPA),
   then ``loss.backward()`` (parameter gradients, as in training);
-* analysis: :func:`cotdiag.diagnostics.attribution.attribute` (eager attention with attention
-  probabilities, action-only loss, gradients at the input embeddings and the ``o_proj`` inputs,
-  and the span shares with and without the first token).
+* analysis: :func:`cotdiag.diagnostics.attribution.attribute` (SDPA plus the action rows'
+  attention probabilities, action-only loss, gradients at the input embeddings and the ``o_proj``
+  inputs, and the span shares with and without the first token).
+
+``paths_max_abs_diff`` checks the default (rows) path against the eager path with full attention
+maps on the same input: the largest difference of any reported share.
 
 ``cost_ratio`` = min analysis time / min plain time over interleaved repeats (goal <= 3); the
 ratio of medians is reported as ``cost_ratio_median``. Writes
@@ -109,6 +112,21 @@ def main() -> None:
     def analysis() -> None:
         attribute(model, ex)
 
+    # The default (rows) path against the eager reference path: largest difference of any share.
+    def flat(d: dict, prefix: str = "") -> dict[str, float]:
+        out: dict[str, float] = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}/"))
+            elif isinstance(v, float):
+                out[prefix + k] = v
+        return out
+
+    fast, ref = attribute(model, ex, attention_path="rows"), attribute(model, ex, attention_path="eager")
+    keys = ("attention", "attention_no_sink", "gradient", "gradient_no_sink")
+    fa, ra = flat({k: fast[k] for k in keys}), flat({k: ref[k] for k in keys})
+    paths_max_abs_diff = max(abs(fa[k] - ra[k]) for k in ra)
+
     ts_plain, ts_analysis = interleaved_times([plain, analysis], args.repeats)
     t_plain, t_analysis = min(ts_plain), min(ts_analysis)
     res = {
@@ -120,6 +138,7 @@ def main() -> None:
         "plain_forward_backward_median_s": statistics.median(ts_plain),
         "analysis_median_s": statistics.median(ts_analysis),
         "tokens": int(ids.shape[1]),
+        "paths_max_abs_diff": paths_max_abs_diff,
         "span_tokens": ex.span_lengths,
         "model": {"shape": args.shape, "dtype": args.dtype,
                   **{k: getattr(cfg, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads")},
@@ -128,7 +147,7 @@ def main() -> None:
         "timing": "cost_ratio uses the minimum wall time per example over the repeats (timeit's advice: the minimum is the least disturbed by other processes); medians are reported too; one warm-up call each, plain and analysis calls interleaved",
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(), "torch_threads": torch.get_num_threads(),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
-        "note": "analysis = eager attention with attention probabilities + activation gradients (no parameter gradients) + span shares with and without the first token; plain = SDPA forward + backward with parameter gradients",
+        "note": "analysis = attribute(): SDPA forward plus the action rows' attention probabilities (rows path), activation gradients (no parameter gradients) and span shares with and without the first token; plain = SDPA forward + backward with parameter gradients; paths_max_abs_diff = largest difference of any share between the rows path and the eager path (full attention maps)",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")

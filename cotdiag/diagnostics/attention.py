@@ -133,7 +133,8 @@ def attention_shares(
         attentions: one ``FloatTensor [H, T, T]`` per layer (batch dimension removed): softmax
             attention probabilities, rows = queries, columns = keys (``output_attentions`` of an
             eager-attention model); with ``sliced=True``, ``[H, R, T]``: only the action rows,
-            in the order of ``rows``.
+            in the order of ``rows`` (what :func:`cotdiag.diagnostics.attribution.attribute`
+            captures by default).
         span_ids: ``LongTensor [T]``, span index of each position (see :class:`EncodedExample`).
         rows: ``LongTensor [R]``, the action-token query rows.
         exclude_first: drop key 0 (attention sink) and renormalise each row.

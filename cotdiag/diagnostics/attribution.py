@@ -1,15 +1,24 @@
 """One forward and one backward pass that feed both the attention and the gradient analyses.
 
-:func:`attribute` runs the model once with eager attention and ``output_attentions=True`` on an
-:class:`~cotdiag.diagnostics.attention.EncodedExample`, computes the action-only loss, and takes
-``torch.autograd.grad`` of it with respect to the input embeddings and the ``o_proj`` inputs only
-(no parameter gradients are formed). Only the action query rows of the attention maps and of
-the ``o_proj`` gradients are kept after the pass. The model's attention implementation is restored
-afterwards. Works with any Hugging Face causal LM whose attention modules
-have an ``o_proj`` submodule fed with the concatenated head outputs (Llama, Qwen2/3, Mistral,
-Gemma families); other architectures that return attentions (e.g. GPT-2) get the attention and
-input-embedding analyses, without the value-path gradient. The model is switched to eager
-attention for the pass when needed.
+:func:`attribute` runs the model once on an :class:`~cotdiag.diagnostics.attention.EncodedExample`,
+computes the action-only loss, and takes ``torch.autograd.grad`` of it with respect to the input
+embeddings and the ``o_proj`` inputs only (no parameter gradients are formed). Only the action
+query rows of the attention maps and of the ``o_proj`` gradients are kept.
+
+Attention probabilities of the action rows come from one of two paths:
+
+* **rows** (default, models using transformers' ``AttentionInterface``, e.g. Llama, Qwen2/3,
+  Mistral, Gemma): the model runs its fast SDPA kernel, and a registered attention function
+  (:data:`ROWS_ATTENTION`) also computes ``softmax(q_r k^T / sqrt(d) + mask)`` for the action rows
+  ``r`` only, from the same (RoPE-applied) queries and keys. Memory is ``O(H * R * T)`` per layer
+  instead of ``O(H * T^2)``, which is what makes 8B models at long contexts feasible.
+* **eager** (``return_tensors=True``, or models outside that interface such as GPT-2): eager
+  attention with ``output_attentions=True``; the full maps are then available.
+
+Both give the same numbers (tested). The model's attention implementation is restored afterwards.
+Works with any Hugging Face causal LM whose attention modules have an ``o_proj`` submodule fed with
+the concatenated head outputs; other architectures that return attentions (e.g. GPT-2) get the
+attention and input-embedding analyses, without the value-path gradient.
 """
 
 from __future__ import annotations
@@ -25,6 +34,58 @@ if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
+
+
+#: Name under which :func:`rows_attention_forward` is registered in transformers' AttentionInterface.
+ROWS_ATTENTION = "cotdiag_action_rows"
+
+
+class _RowsCapture:
+    """The query rows to keep, and the per-layer ``[B, H, R, T]`` probabilities captured so far."""
+
+    rows: torch.Tensor | None = None
+    captured: list[torch.Tensor] = []
+
+
+def rows_attention_forward(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                           attention_mask: torch.Tensor | None, scaling: float | None = None,
+                           dropout: float = 0.0, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """SDPA attention that also records the attention probabilities of :attr:`_RowsCapture.rows`.
+
+    ``query`` is ``[B, H, T, d]``, ``key``/``value`` ``[B, H_kv, T, d]`` (grouped-query heads are
+    repeated). The recorded probabilities, ``[B, H, R, T]`` in the query dtype, apply the causal
+    mask and, when given, ``attention_mask`` (boolean "may attend" or additive float).
+    """
+    import torch
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+
+    out, _ = sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+    rows = _RowsCapture.rows
+    if rows is None:
+        return out, None
+    keys = repeat_kv(key, query.shape[1] // key.shape[1])
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    logits = (query[:, :, rows].float() @ keys.float().transpose(2, 3)) * scale  # [B, H, R, T]
+    n_keys = keys.shape[2]
+    future = torch.arange(n_keys, device=query.device)[None, :] > rows.to(query.device)[:, None]  # [R, T]
+    logits = logits.masked_fill(future, float("-inf"))
+    if attention_mask is not None:
+        m = attention_mask[:, :, rows, :n_keys]
+        logits = logits.masked_fill(~m, float("-inf")) if m.dtype == torch.bool else logits + m.float()
+    probs = torch.softmax(logits, dim=-1).to(query.dtype)
+    _RowsCapture.captured.append(probs)
+    return out, probs
+
+
+def _register_rows_attention() -> bool:
+    """Register :func:`rows_attention_forward` (once); ``False`` if this transformers lacks the interface."""
+    try:
+        from transformers import AttentionInterface
+    except ImportError:  # pragma: no cover - transformers < 4.48
+        return False
+    if ROWS_ATTENTION not in AttentionInterface._global_mapping:
+        AttentionInterface.register(ROWS_ATTENTION, rows_attention_forward)
+    return True
 
 
 def use_eager_attention(model: Any) -> None:
@@ -74,8 +135,17 @@ def attribute(
     *,
     top_k_percent: float = 10.0,
     return_tensors: bool = False,
+    attention_path: str = "auto",
 ) -> dict[str, Any]:
     """Attention and gradient span shares of one example, with and without the first token.
+
+    ``attention_path``: ``"rows"`` (SDPA plus the action rows' probabilities, see the module
+    docstring), ``"eager"`` (full maps), or ``"auto"``: rows where the model supports it and
+    ``return_tensors`` is false, else eager.
+
+    Raises:
+        InvalidConfigError: unknown ``attention_path``; ``"rows"`` with ``return_tensors`` or on a
+            model outside transformers' AttentionInterface; or a model that returns no attentions.
 
     Returns:
         ``{"loss_nats": float, "span_lengths": {...}, "attention": {...}, "attention_no_sink":
@@ -87,34 +157,56 @@ def attribute(
     """
     import torch
 
+    if attention_path not in ("auto", "rows", "eager"):
+        raise InvalidConfigError(f"expected attention_path in ['auto', 'rows', 'eager'], got {attention_path!r}")
+    if attention_path == "rows" and return_tensors:
+        raise InvalidConfigError("return_tensors needs the full attention maps: use attention_path='eager'")
     previous = getattr(model.config, "_attn_implementation", None)
-    use_eager_attention(model)
     try:
         mods = attention_modules(model)
     except InvalidConfigError:  # e.g. GPT-2 (c_proj): attention and embedding gradients only
         logger.warning("%s has no o_proj attention outputs: value-path gradient mass skipped", type(model).__name__)
         mods = []
+    rows_path = (attention_path != "eager" and not return_tensors and bool(mods)
+                 and hasattr(model, "set_attn_implementation") and _register_rows_attention())
+    if rows_path:
+        model.set_attn_implementation(ROWS_ATTENTION)
+    else:
+        if attention_path == "rows":
+            raise InvalidConfigError(f"{type(model).__name__} cannot use the rows attention path")
+        use_eager_attention(model)
     captured: list[torch.Tensor] = []
     hooks = [m.o_proj.register_forward_pre_hook(lambda _m, args: captured.append(args[0])) for m in mods]
     dev = next(model.parameters()).device
     ids = example.input_ids.to(dev)
+    _RowsCapture.rows, _RowsCapture.captured = (example.rows.to(dev) if rows_path else None), []
     try:
         embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
-        out = model(inputs_embeds=embeds, output_attentions=True, use_cache=False)
+        out = model(inputs_embeds=embeds, output_attentions=not rows_path, use_cache=False)
+        row_probs = list(_RowsCapture.captured)
     finally:
+        _RowsCapture.rows, _RowsCapture.captured = None, []
         for h in hooks:
             h.remove()
-        if previous and previous != "eager" and hasattr(model, "set_attn_implementation"):
+        if previous and previous != model.config._attn_implementation and hasattr(model, "set_attn_implementation"):
             model.set_attn_implementation(previous)  # generation keeps its fast kernel
-    if out.attentions is None or (mods and len(out.attentions) != len(captured)):
+    if rows_path and len(row_probs) != len(mods):  # the model does not dispatch through AttentionInterface
+        if attention_path == "rows":
+            raise InvalidConfigError(f"{type(model).__name__} does not call transformers' attention functions")
+        logger.info("%s bypasses transformers' attention functions: using eager attention", type(model).__name__)
+        return attribute(model, example, top_k_percent=top_k_percent, attention_path="eager")
+    if not rows_path and (out.attentions is None or (mods and len(out.attentions) != len(captured))):
         raise InvalidConfigError("the model returned no attentions (needs eager attention)")
     loss = action_loss(out.logits[0], ids[0], example.action_positions.to(dev))
     grads = torch.autograd.grad(loss, [embeds, *captured])
     rows_dev = example.rows.to(dev)
-    n_heads = out.attentions[0].shape[1]
+    n_heads = (row_probs[0] if rows_path else out.attentions[0]).shape[1]
     # Keep only the action rows ([H, R, T] and [R, H, d_head]) unless the caller wants everything.
     sl = slice(None) if return_tensors else rows_dev
-    attn = [a[0][:, sl].detach().float().cpu() for a in out.attentions]
+    if rows_path:
+        attn = [p[0].detach().float().cpu() for p in row_probs]  # already the action rows: [H, R, T]
+    else:
+        attn = [a[0][:, sl].detach().float().cpu() for a in out.attentions]
     deltas = None if not mods else [g[0][sl].detach().float().cpu().reshape(-1, n_heads, g.shape[-1] // n_heads) for g in grads[1:]]
     eg = grads[0][0].detach().float().cpu()
     del out, grads

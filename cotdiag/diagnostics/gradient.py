@@ -16,9 +16,10 @@ the input of ``o_proj``, sliced per head). What we compute, per layer l and key 
 (the L2 norm of each per-path gradient ``α δ``, summed over heads and action query rows; action
 rows as in :mod:`cotdiag.diagnostics.attention`). The prompt's share in layer l is
 ``Σ_{i∈prompt} M_l[i] / Σ_i M_l[i]``; the pooled share sums ``M_l`` over layers first. With
-``exclude_first=True`` position 0 is left out of both sums. α comes from the eager attention
-probabilities (``output_attentions``), δ from autograd at the ``o_proj`` input (captured by a
-forward pre-hook on every attention module's ``o_proj``).
+``exclude_first=True`` position 0 is left out of both sums. α are the attention probabilities of
+the action rows (see :mod:`cotdiag.diagnostics.attribution` for the two ways they are obtained),
+δ comes from autograd at the ``o_proj`` input (captured by a forward pre-hook on every attention
+module's ``o_proj``).
 
 Note: ``Σ_{all t} α_{t,i} δ_t`` is the full gradient ``∂L/∂v_i`` (for grouped-query attention,
 summed over the query heads sharing the KV head); restricting t to the action rows keeps the

@@ -73,3 +73,30 @@ def test_gpt2_gets_attention_and_embedding_gradient():
     assert "value_path" not in res["gradient"]
     summ = summarize_attribution([res])
     assert "attention/prompt_share" in summ and "gradient/value_path_prompt_share" not in summ
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2, 1])
+def test_rows_path_equals_eager_path(kv_heads):
+    """SDPA plus action-row probabilities gives the eager path's numbers (grouped-query heads too)."""
+    from cotdiag.diagnostics.attribution import ROWS_ATTENTION, _RowsCapture
+
+    model = random_model(seed=kv_heads, num_attention_heads=4, num_key_value_heads=kv_heads)
+    model.set_attn_implementation("sdpa")
+    ex = example(n_prompt=9, n_cot=6, n_action=3, seed=kv_heads)
+    rows = attribute(model, ex, attention_path="rows")
+    eager = attribute(model, ex, attention_path="eager")
+    assert model.config._attn_implementation == "sdpa" and ROWS_ATTENTION != "sdpa"
+    assert _RowsCapture.rows is None and _RowsCapture.captured == []
+    for key in ("attention", "attention_no_sink", "gradient", "gradient_no_sink"):
+        assert _flat(rows[key]) == pytest.approx(_flat(eager[key]), abs=1e-5)
+    assert rows["loss_nats"] == pytest.approx(eager["loss_nats"], rel=1e-5)
+
+
+def test_rows_path_refuses_full_tensors_and_unknown_paths():
+    from cotdiag.error import InvalidConfigError
+
+    model, ex = random_model(seed=1), example()
+    with pytest.raises(InvalidConfigError):
+        attribute(model, ex, attention_path="rows", return_tensors=True)
+    with pytest.raises(InvalidConfigError):
+        attribute(model, ex, attention_path="flash")
