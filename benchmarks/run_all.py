@@ -58,7 +58,7 @@ SPECS: dict[str, dict[str, str]] = {
                     "ours": "analysis_s", "ref": "plain_forward_backward_s", "ratio": "cost_ratio", "goal": "goal"},
     "attribution_cuda_long": {"what": "attribution vs plain forward+backward, Qwen2-0.5B layer sizes, bf16, H100, 3.1k tokens", "unit": "s/example",
                               "ours": "analysis_s", "ref": "plain_forward_backward_s", "ratio": "cost_ratio", "goal": "goal"},
-    "attribution_cuda": {"what": "attribution vs plain forward+backward, Qwen2-0.5B layer sizes, bf16, H100", "unit": "s/example",
+    "attribution_cuda": {"what": "attribution vs plain forward+backward, Qwen2-0.5B layer sizes, bf16, H100, 868 tokens", "unit": "s/example",
                          "ours": "analysis_s", "ref": "plain_forward_backward_s", "ratio": "cost_ratio", "goal": "goal"},
     "attribution_cuda_tiny": {"what": "attribution vs plain forward+backward, tiny model, fp32, H100", "unit": "s/example",
                               "ours": "analysis_s", "ref": "plain_forward_backward_s", "ratio": "cost_ratio", "goal": "goal"},
