@@ -187,8 +187,40 @@ class ALFWorldTraces:
         return None
 
 
+#: ScienceWorld's locations (the ``go to``/``open door to`` targets).
+SCIENCEWORLD_ROOMS: tuple[str, ...] = ("kitchen", "bathroom", "workshop", "art studio", "greenhouse", "outside",
+                                      "bedroom", "living room", "foundry", "hallway")
+#: Action prefixes whose object ``distractors`` may swap for another object of the state's text.
+_SW_OBJECT_VERBS: tuple[str, ...] = ("pick up ", "focus on ", "open ", "close ", "activate ", "deactivate ",
+                                     "look at ", "move ", "pour ", "use ", "eat ", "put down ")
+_SW_OBJECT_RE = re.compile(r"\b(?:an?|the)\s+([a-z][a-z0-9]*(?: [a-z0-9]+){0,3}?)(?=\s*(?:[,.;:()\n]|$| and | with | is | in | on | to | that | which ))")
+
+
 class ScienceWorldTraces:
-    """Templated rationales for ScienceWorld actions (move between rooms, pick up, focus, use, ...)."""
+    """Templated rationales for ScienceWorld actions (move between rooms, pick up, focus, use, ...).
+
+    ``distractors`` (for envs run without the admissible-action list, which costs a JVM call per
+    step) proposes the expert action with its target swapped: another room for ``go to`` /
+    ``open door to``, another object named in the task or the observation ("a/an/the X") for
+    object verbs (``pick up``, ``focus on``, ...).
+    """
+
+    def distractors(self, ctx: TraceContext, rng: np.random.Generator) -> list[str]:
+        """Plausible wrong actions near ``ctx.expert_action`` (may be empty)."""
+        a = (ctx.expert_action or "").strip()
+        out: list[str] = []
+        for room in SCIENCEWORLD_ROOMS:
+            if a.endswith(" " + room) and (a.startswith("go to ") or a.startswith("open door to ")):
+                out += [a[: -len(room)] + r for r in SCIENCEWORLD_ROOMS if r != room]
+                break
+        text = f"{ctx.task}\n{ctx.observation}".lower()
+        objects = list(dict.fromkeys(m.strip() for m in _SW_OBJECT_RE.findall(text)))
+        for prefix in _SW_OBJECT_VERBS:
+            if a.startswith(prefix) and not out:
+                thing = a[len(prefix):]
+                out += [prefix + o for o in objects if o != thing and o not in SCIENCEWORLD_ROOMS]
+                break
+        return [d for d in dict.fromkeys(out) if d != a]
 
     def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
         task = ctx.task.strip().rstrip(".")

@@ -118,6 +118,20 @@ def test_bfcl_list_answers_keep_their_form_and_the_current_request_is_quoted():
     assert "Now double it." in trace and "first request" not in trace
 
 
+def test_scienceworld_distractors_swap_the_room_or_the_object():
+    src = TemplateTraceSource("CoTDiag-ScienceWorld-v0")
+    task = "Your task is to boil water. First, focus on the substance. The metal pot is in the kitchen."
+    obs = "This room is called the kitchen. In it, you see: a thermometer, a metal pot, an oven, and a sink."
+    rng = np.random.default_rng(0)
+    go = src.distractors(TraceContext(task=task, observation=obs, expert_action="go to hallway"), rng)
+    assert "go to kitchen" in go and "go to hallway" not in go and all(d.startswith("go to ") for d in go)
+    pick = src.distractors(TraceContext(task=task, observation=obs, expert_action="pick up thermometer"), rng)
+    assert {"pick up metal pot", "pick up oven", "pick up sink"} <= set(pick) and "pick up thermometer" not in pick
+    assert "pick up kitchen" not in pick
+    assert src.distractors(TraceContext(task=task, observation=obs, expert_action="wait1"), rng) == []
+    assert src(TraceContext(task=task, observation=obs), pick[0], rng)
+
+
 def test_check_env_scripted():
     check_env(make(), skip_render_check=True)
 
