@@ -234,6 +234,21 @@ def test_jvm_death_raises_simulator_error_and_reset_recovers():
     assert not _pid_alive(pid)
 
 
+def test_jvm_max_heap_caps_the_simulator_heap():
+    e = gym.make(ENV_ID, split="train", jvm_max_heap="256m")
+    try:
+        _, info = e.reset(options={"task_id": "find-animal/0"})
+        heap = e.unwrapped._jvm.max_heap_bytes()
+        assert heap is not None and 64 * 2**20 < heap <= 256 * 2**20
+        assert "JAVA_TOOL_OPTIONS" not in os.environ or "-Xmx256m" not in os.environ["JAVA_TOOL_OPTIONS"]
+        while not info["won"]:
+            _, _, _, _, info = e.step(info["expert_action"])
+    finally:
+        e.close()
+    with pytest.raises(InvalidConfigError):
+        gym.make(ENV_ID, jvm_max_heap="lots")
+
+
 # ------------------------------------------------------------------ evaluate runner
 @pytest.mark.parametrize("policy", ["expert", "random"])
 def test_evaluate(policy, tmp_path):

@@ -100,6 +100,9 @@ class ScienceWorldEnv(TextEnv):
       strings and about 5x the cost of the step itself (``benchmarks/results/scienceworld_env.json``),
       so it is off by default; when off ``info["admissible_actions"]`` is ``None`` (the random
       policy then needs ``admissible_actions=True``, e.g. ``--env-kwarg admissible_actions=true``).
+    - ``jvm_max_heap``: the simulator JVM's maximum heap (``"1g"``, ``"512m"``; ``java -Xmx``).
+      ``None`` keeps Java's default, a quarter of the machine's memory per env; cap it when many
+      envs run side by side (vector envs, Ray workers).
     - ``max_observation_length``, ``max_action_length``, ``render_mode``: see
       :class:`~cotdiag.envs.base.TextEnv`.
 
@@ -123,7 +126,7 @@ class ScienceWorldEnv(TextEnv):
     - v0: initial version (scienceworld 1.2.3).
 
     Raises:
-        InvalidConfigError: unknown split or simplification.
+        InvalidConfigError: unknown split or simplification, or a malformed ``jvm_max_heap``.
         SimulatorError: from ``step`` when the JVM died mid-episode (the next ``reset`` starts a
             fresh JVM), from ``reset`` when a fresh JVM fails too.
 
@@ -144,13 +147,14 @@ class ScienceWorldEnv(TextEnv):
         simplification: str = "easy",
         expert: bool = True,
         admissible_actions: bool = False,
+        jvm_max_heap: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(split, **kwargs)
         self.simplification = _check_simplification(simplification)
         self.expert = bool(expert)
         self.enumerate_admissible = bool(admissible_actions)
-        self._jvm = JVM()
+        self._jvm = JVM(max_heap=jvm_max_heap)
         self._gold_cache: dict[tuple[str, int, str], list[str]] = {}
         self._gold: list[str] = []
         self._gold_pos: int | None = None  # None: the agent left the gold path

@@ -10,12 +10,17 @@ thread), a liveness check, and a clear :class:`~cotdiag.error.SimulatorError` wh
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
+import re
 import subprocess
+import threading
+from collections.abc import Iterator
 from typing import Any
 
-from cotdiag.error import DependencyNotInstalled, SimulatorError
+from cotdiag.error import DependencyNotInstalled, InvalidConfigError, SimulatorError
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +89,50 @@ def _raw_class() -> type:
     return _ScienceWorld
 
 
+#: Serializes JVM launches: a launch reads the process environment, which :func:`_java_options` edits.
+_LAUNCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _java_options(max_heap: str | None) -> Iterator[None]:
+    """Add ``-Xmx<max_heap>`` to ``JAVA_TOOL_OPTIONS`` while a JVM is launched, then restore it.
+
+    ``launch_gateway`` offers no way to pass JVM options through ScienceWorld's class; the JVM reads
+    this variable at start-up (and notes on stderr that it did).
+    """
+    if max_heap is None:
+        yield
+        return
+    old = os.environ.get("JAVA_TOOL_OPTIONS")
+    os.environ["JAVA_TOOL_OPTIONS"] = f"{old or ''} -Xmx{max_heap}".strip()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["JAVA_TOOL_OPTIONS"]
+        else:
+            os.environ["JAVA_TOOL_OPTIONS"] = old
+
+
 class JVM:
     """A lazily started ScienceWorld simulator (one Java process).
 
+    Args:
+        max_heap: the JVM's maximum heap, as ``java -Xmx`` takes it (``"512m"``, ``"2g"``); ``None``
+            keeps Java's default (a quarter of the machine's memory; one ScienceWorld JVM was seen
+            to grow to about 2 GB over 1,000 resets).
+
     Attributes:
         raw: the running :class:`scienceworld.ScienceWorldEnv` (``None`` until :meth:`start`).
+
+    Raises:
+        InvalidConfigError: ``max_heap`` is not a number with an optional ``k``/``m``/``g`` unit.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_heap: str | None = None) -> None:
+        if max_heap is not None and not re.fullmatch(r"[1-9][0-9]*[kKmMgG]?", str(max_heap)):
+            raise InvalidConfigError(f"expected a heap size like '512m' or '2g', got {max_heap!r}")
+        self.max_heap = max_heap
         self.raw: Any = None
 
     @property
@@ -100,6 +141,12 @@ class JVM:
         if self.raw is None:
             return None
         return int(self.raw._gateway.java_process.pid)
+
+    def max_heap_bytes(self) -> int | None:
+        """The running JVM's maximum heap in bytes (``Runtime.maxMemory()``), or ``None``."""
+        if not self.alive():
+            return None
+        return int(self.raw._gateway.jvm.java.lang.Runtime.getRuntime().maxMemory())
 
     def alive(self) -> bool:
         """``True`` when a JVM was started and its process has not exited."""
@@ -117,7 +164,8 @@ class JVM:
         self.close()
         cls = _raw_class()
         try:
-            self.raw = cls(None, envStepLimit=2**31 - 1)  # truncation comes from TimeLimit
+            with _LAUNCH_LOCK, _java_options(self.max_heap):
+                self.raw = cls(None, envStepLimit=2**31 - 1)  # truncation comes from TimeLimit
         except FileNotFoundError as e:
             raise DependencyNotInstalled(f"CoTDiag-ScienceWorld-v0 needs `java` (>= 11) on PATH: {e}") from e
         except Exception as e:
