@@ -36,7 +36,7 @@ import numpy as np
 
 import cotdiag  # noqa: F401  (registers the CoTDiag-* envs)
 from cotdiag.envs.bfcl.calls import END_OF_TURN
-from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext
+from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext, candidate_actions
 
 logger = logging.getLogger("gen_traces")
 
@@ -128,7 +128,7 @@ def bfcl_examples(env: gym.Env, rng: np.random.Generator) -> list[str]:
         if a1 == END_OF_TURN:
             raise ValueError(f"{task_id}: the expert ends the turn after {steps} steps; pick another step")
         ctx = TraceContext.from_info(info, observation=obs, past_actions=past)
-        cands = src.distractors(ctx, rng)
+        cands = [a for a in candidate_actions(src, ctx, rng) if a != ctx.expert_action]
         chosen = None
         for i in rng.permutation(len(cands)):
             trace = src(ctx, cands[int(i)], rng)

@@ -134,7 +134,7 @@ def templated_source(env_id: str | None, normalize: Normalizer = normalize_white
     """
     import numpy as np
 
-    from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext
+    from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext, candidate_actions
 
     writer = TemplateTraceSource(env_id)
 
@@ -147,10 +147,7 @@ def templated_source(env_id: str | None, normalize: Normalizer = normalize_white
             expert_action=state.get("action"), past_actions=tuple(state.get("actions_before") or ()),
         )
         nrng = np.random.default_rng(rng.randrange(2**32))
-        candidates = ctx.admissible_actions
-        if candidates is None and hasattr(writer, "distractors"):
-            candidates = writer.distractors(ctx, nrng)
-        pool = sorted({c for c in candidates or [] if normalize(c) != a1n})
+        pool = sorted({c for c in candidate_actions(writer, ctx, nrng) if normalize(c) != a1n})
         rng.shuffle(pool)
         for a2 in pool:
             trace = writer(ctx, a2, nrng)

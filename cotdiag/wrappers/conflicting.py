@@ -19,6 +19,7 @@ from cotdiag.wrappers.traces import (
     TemplateTraceSource,
     TraceContext,
     TraceSource,
+    candidate_actions,
     truncate,
 )
 
@@ -140,11 +141,7 @@ class ConflictingTraceWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordC
         return info
 
     def _choose(self, ctx: TraceContext) -> tuple[str, str] | None:
-        if ctx.admissible_actions is not None:
-            candidates = [a for a in ctx.admissible_actions if a != ctx.expert_action]
-        else:
-            proposer = getattr(self.source, "distractors", None)
-            candidates = list(proposer(ctx, self._rng)) if proposer is not None else []
+        candidates = [a for a in candidate_actions(self.source, ctx, self._rng) if a != ctx.expert_action]
         for i in self._rng.permutation(len(candidates)):
             trace = self.source(ctx, candidates[int(i)], self._rng)
             if trace is not None:

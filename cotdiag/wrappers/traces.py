@@ -73,6 +73,16 @@ class TraceSource(Protocol):
     def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None: ...
 
 
+def candidate_actions(source: Any, ctx: TraceContext, rng: np.random.Generator) -> list[str]:
+    """Actions a conflicting trace may argue for: ``ctx.admissible_actions`` where the env lists
+    them, else the source's ``distractors(ctx, rng)`` (e.g. BFCL), else none. Callers drop the
+    action the trace must conflict with."""
+    if ctx.admissible_actions is not None:
+        return list(ctx.admissible_actions)
+    proposer = getattr(source, "distractors", None)
+    return list(proposer(ctx, rng)) if proposer is not None else []
+
+
 def truncate(trace: str, fraction: float, unit: str = "chars", tokenizer: Any = None) -> str:
     """Keep the first ``fraction`` of ``trace``.
 
