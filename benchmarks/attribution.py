@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import torch
+from device_parity import flat_values  # benchmarks/ is on sys.path when a script here runs
 
 from cotdiag.baselines.tiny import TinyModelConfig, build_tiny_model, train_tokenizer
 from cotdiag.diagnostics.attention import encode_example
@@ -113,18 +114,9 @@ def main() -> None:
         attribute(model, ex)
 
     # The default (rows) path against the eager reference path: largest difference of any share.
-    def flat(d: dict, prefix: str = "") -> dict[str, float]:
-        out: dict[str, float] = {}
-        for k, v in d.items():
-            if isinstance(v, dict):
-                out.update(flat(v, f"{prefix}{k}/"))
-            elif isinstance(v, float):
-                out[prefix + k] = v
-        return out
-
     fast, ref = attribute(model, ex, attention_path="rows"), attribute(model, ex, attention_path="eager")
     keys = ("attention", "attention_no_sink", "gradient", "gradient_no_sink")
-    fa, ra = flat({k: fast[k] for k in keys}), flat({k: ref[k] for k in keys})
+    fa, ra = flat_values({k: fast[k] for k in keys}), flat_values({k: ref[k] for k in keys})
     paths_max_abs_diff = max(abs(fa[k] - ra[k]) for k in ra)
 
     ts_plain, ts_analysis = interleaved_times([plain, analysis], args.repeats)
