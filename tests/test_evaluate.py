@@ -109,3 +109,14 @@ def test_cli_evaluate_expert_prints_table_and_writes_files(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["success_rate"] == 1.0 and summary["episodes"] == 2
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 2
+
+
+def test_resume_with_another_decoding_mode_refuses(tmp_path):
+    from cotdiag.cli.demo import DecodedEnvFactory
+
+    kw = dict(KW, episodes=1, max_episode_steps=2)
+    evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "prompt", 3, 2), **kw)
+    with pytest.raises(ResultsMismatchError, match="make_env"):
+        evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "cot", 3, 2), **kw)
+    with pytest.raises(ResultsMismatchError, match="make_env"):
+        evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "prompt", 1, 2), **kw)

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cotdiag.agents.base import BasePolicy
+from cotdiag.agents.pretrained import resolve_model
 from cotdiag.error import InvalidConfigError
 from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.wrappers.history import chat_messages
 
 if TYPE_CHECKING:
     import torch
@@ -41,24 +43,39 @@ def build_model_text(
 ) -> str:
     """The exact text fed to the model for one decision state, prefill included.
 
-    Plain text (no chat template): ``prompt + "\\n" + prefill``. With a chat template: the template
-    applied to ``messages`` (default ``[{"role": "user", "content": prompt}]``) with
-    ``add_generation_prompt=True``, then ``prefill``.
+    This is the one renderer of model inputs: generation (:class:`HFPolicy`), SFT labels
+    (:func:`cotdiag.baselines.sft.tokenize_example`), GRPO prompts, the offline and
+    conflicting-trace diagnostics and the attention/gradient spans all call it, and tokenize its
+    result with ``add_special_tokens=False`` (a chat template writes its own special tokens; no
+    extra BOS is added anywhere).
+
+    Plain text (no chat template): ``prompt + "\n" + prefill``. With a chat template: the template
+    applied to ``messages`` (default :func:`cotdiag.wrappers.history.chat_messages` of ``prompt``:
+    the instruction paragraph as the system message, the rest as the user message) with
+    ``add_generation_prompt=True``, then ``prefill``. Prompt mode therefore puts ``<action>`` as the
+    first text of the assistant turn; CoT mode leaves the assistant turn empty. Templates with their
+    own thinking switch (Qwen3's ``enable_thinking``) are rendered with their defaults: CoTDiag's
+    ``<think>``/``<action>`` tags are the response grammar in both modes.
 
     Args:
         tokenizer: the model's tokenizer.
         prompt: the rendered prompt (the observation of a decoding wrapper).
         prefill: the start of the response (``info["prefill"]``: ``"<action>"`` or ``""``).
-        messages: chat messages to use instead of ``prompt`` when a chat template is applied.
+        messages: chat messages to use instead of ``chat_messages(prompt)``.
         use_chat_template: ``None`` applies the template when the tokenizer has one.
 
     Returns:
         The model input as a string (``str``).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> build_model_text(SimpleNamespace(chat_template=None), "Task: x", "<action>")
+        'Task: x\n<action>'
     """
     chat = has_chat_template(tokenizer) if use_chat_template is None else use_chat_template
     if not chat:
         return f"{prompt}\n{prefill}"
-    msgs = list(messages) if messages else [{"role": "user", "content": prompt}]
+    msgs = list(messages) if messages else chat_messages(prompt)
     text = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
     return f"{text}{prefill}"
 
@@ -108,7 +125,8 @@ class HFPolicy(BasePolicy):
     """Generate actions with a Hugging Face causal LM.
 
     Args:
-        model: a local path or hub id, or an already loaded ``PreTrainedModel``.
+        model: a local path, a hub id, a named model (``"smollm2-135m"``, see
+            :mod:`cotdiag.agents.pretrained`), or an already loaded ``PreTrainedModel``.
         tokenizer: the tokenizer (default: loaded from ``model``'s path). Left padding is forced
             for batched generation.
         device: ``"cuda"``, ``"cpu"``, ... (default: GPU when present).
@@ -164,9 +182,9 @@ class HFPolicy(BasePolicy):
             raise InvalidConfigError(f"expected temperature > 0 when sampling, got {temperature}")
         self.device, self.dtype = auto_device_dtype(device, dtype)
         if isinstance(model, str | Path):
-            path = str(model)
+            self.name = f"hf:{model}"
+            path = resolve_model(model)
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)
-            self.name = f"hf:{path}"
         else:
             self.model = model
             path = getattr(model, "name_or_path", None) or str(getattr(model.config, "_name_or_path", ""))

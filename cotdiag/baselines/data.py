@@ -54,13 +54,21 @@ class DataConfig:
     history_window: int | None = field(default=None, metadata={"help": "Past steps shown (None: all)."})
     history_max_chars: int | None = field(default=None, metadata={"help": "Character budget of the history."})
     history_reasoning: str = field(default="strip", metadata={"help": "Past reasoning: 'strip' or 'keep'."})
+    history_keep_first: bool = field(
+        default=True, metadata={"help": "Always show the episode's first observation (step 1) before the window."})
     show_admissible: bool = field(default=False, metadata={"help": "List the admissible actions in the prompt."})
 
     @property
     def history(self) -> HistoryConfig:
         """The :class:`~cotdiag.wrappers.HistoryConfig` to pass to the decoding wrapper."""
         return HistoryConfig(window=self.history_window, max_chars=self.history_max_chars,
-                             reasoning=self.history_reasoning)
+                             reasoning=self.history_reasoning, keep_first=self.history_keep_first)
+
+    @classmethod
+    def from_meta(cls, config: dict[str, Any] | None) -> DataConfig:
+        """The config recorded in a dataset's ``cotdiag_data.json``. Datasets written before
+        ``history_keep_first`` existed were rendered without it (``False``)."""
+        return cls(**{"history_keep_first": False, **(config or {})})
 
 
 def load_jsonl_traces(path: str | Path) -> TraceFn:

@@ -229,7 +229,7 @@ def train_grpo(
     Args:
         dataset: expert dataset (:func:`cotdiag.baselines.data.build_dataset`) saved with its
             ``cotdiag_data.json`` (the split is read from ``dataset.info`` when absent in ``reward``).
-        model: a model path (e.g. an SFT output).
+        model: a model path (e.g. an SFT output), hub id or named model (``"smollm2-135m"``).
         config: training arguments (``output_dir`` receives checkpoints and the final model).
         reward: the reward function (default: :class:`EnvReplayReward` with the config's bonuses).
         extra_reward_funcs: more TRL reward functions, summed with ``reward`` (TRL's
@@ -241,6 +241,9 @@ def train_grpo(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from cotdiag.agents.pretrained import resolve_model
+
+    model = resolve_model(model)
     tokenizer = AutoTokenizer.from_pretrained(model)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

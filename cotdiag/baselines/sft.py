@@ -234,7 +234,9 @@ class ActionMaskingCollator(DataCollatorForLanguageModeling):
 
 
 def load_or_build_model(model: str, dataset: Dataset | None, out_dir: Path, *, tiny_config: Any = None) -> str:
-    """Resolve ``model``: a path/hub id is returned as is; ``"tiny"`` builds the embedded default.
+    """Resolve ``model``: ``"tiny"`` builds the embedded default; a named pretrained model
+    (``"smollm2-135m"``) resolves to its cached checkpoint (:func:`cotdiag.agents.pretrained.resolve_model`);
+    a path or hub id is returned as is.
 
     The tiny tokenizer is trained on the dataset's prompts, traces and actions; the model and the
     tokenizer are written to ``out_dir/init``.
@@ -243,7 +245,9 @@ def load_or_build_model(model: str, dataset: Dataset | None, out_dir: Path, *, t
         InvalidConfigError: ``"tiny"`` without a dataset.
     """
     if model != "tiny":
-        return model
+        from cotdiag.agents.pretrained import resolve_model
+
+        return resolve_model(model)
     if dataset is None:
         raise InvalidConfigError("expected a dataset to train the tiny tokenizer on, got None")
     from cotdiag.baselines.tiny import make_tiny_default

@@ -27,6 +27,17 @@ ENV_ID = "CoTDiag-ALFWorld-v0"
 EVAL_SPLITS = ("valid_seen", "valid_unseen")
 
 
+#: What the demo's numbers are not, printed after its table (and kept in ``demo_summary.json``).
+DEMO_NOTES: tuple[str, ...] = (
+    "the demo's model is a tiny Qwen2 trained from scratch in minutes: it shows the pipeline runs, "
+    "not what the diagnostics measure (its online success sits at chance).",
+    "it trains on the 'mixed' response format, which supervises <action>a</action> directly and so "
+    "trains the prompt action: a confound of the prompt-quality and consistency findings.",
+    "the study on a pretrained chat model (SmolLM2-135M-Instruct, `--model smollm2-135m`): "
+    "benchmarks/study_smollm2/run.sh, results in benchmarks/results/study_smollm2/README.md.",
+)
+
+
 @dataclass
 class DemoConfig:
     """Sizes of the demo (defaults fit about 25 minutes on 2 CPU cores)."""
@@ -63,6 +74,7 @@ class DecodedEnvFactory:
     mode: str | None = None
     history_window: int | None = 3
     max_episode_steps: int | None = None
+    history_keep_first: bool = True
 
     def __call__(self, **kwargs: Any) -> Any:
         import gymnasium as gym
@@ -72,7 +84,8 @@ class DecodedEnvFactory:
         env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kwargs)
         if self.mode is None:
             return env
-        return DecodingModeWrapper(env, mode=self.mode, history=HistoryConfig(window=self.history_window))
+        history = HistoryConfig(window=self.history_window, keep_first=self.history_keep_first)
+        return DecodingModeWrapper(env, mode=self.mode, history=history)
 
 
 def _evaluate(policy: Any, out: Path, split: str, cfg: DemoConfig, mode: str | None, label: str) -> dict:
@@ -190,7 +203,7 @@ def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
                         for sp in EVAL_SPLITS)
         console.print(f"CoT advantage (online success, cot - prompt) for k={k:g}: {adv}")
     wall = time.perf_counter() - t0
-    summary = {"config": asdict(cfg), "parameters": n_params, "rows_in_dataset": len(ds), "wall_time_s": wall,
+    summary = {"config": asdict(cfg), "notes": list(DEMO_NOTES), "parameters": n_params, "rows_in_dataset": len(ds), "wall_time_s": wall,
                "results": [{"policy": r["policy"], "mode": r["mode"],
                             **{sp: {kk: r[sp][kk] for kk in ("episodes", "success_rate", "success_rate_ci95",
                                                               "mean_steps") if kk in r[sp]}
@@ -198,4 +211,6 @@ def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
                            for r in rows]}
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"total wall time {wall / 60:.1f} min; summary: {out / 'demo_summary.json'}")
+    for note in DEMO_NOTES:
+        console.print(f"[yellow]note:[/yellow] {note}")
     return summary

@@ -125,7 +125,7 @@ def diagnose(
     console.print(f"{len(st)} held-out states; diagnosing {len(cks)} model(s): {', '.join(c[0] for c in cks)}")
     from cotdiag.baselines.data import DataConfig
 
-    dcfg = DataConfig(**(data_info["meta"].get("config") or {}))
+    dcfg = DataConfig.from_meta(data_info["meta"].get("config"))
 
     def make_env(mode: str) -> gym.Env:
         return DecodingModeWrapper(gym.make(env, split=split, max_episode_steps=online_max_steps), mode=mode, history=dcfg.history,

@@ -88,6 +88,7 @@ def evaluate(
     ),
     mode: str = typer.Option(None, help="LLM policies: prompt | cot, through the decoding wrapper (default: raw env)."),
     history_window: int = typer.Option(3, help="With --mode: past steps shown in the prompt (-1: all)."),
+    history_keep_first: bool = typer.Option(True, help="With --mode: always show the episode's first observation."),
 ) -> None:
     """Run POLICY on ENV and write OUT/episodes.jsonl (resumable) and OUT/summary.json."""
     from cotdiag.plugins import import_user_modules
@@ -99,7 +100,8 @@ def evaluate(
 
         if mode not in ("prompt", "cot"):
             raise typer.BadParameter(f"expected --mode prompt or cot, got {mode!r}")
-        extra["make_env"] = DecodedEnvFactory(env, mode, None if history_window < 0 else history_window, max_steps)
+        extra["make_env"] = DecodedEnvFactory(env, mode, None if history_window < 0 else history_window, max_steps,
+                                              history_keep_first)
     run_with_progress(
         env, policy, out, split=split, episodes=episodes, seed=seed,
         max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg),

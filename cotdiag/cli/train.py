@@ -44,12 +44,13 @@ def trainer_progress_callback(bar: Progress, description: str):
 
 
 def build_data_cmd(env: str, split: str | None, out: Path, episodes: int, traces: str, seed: int,
-                   history_window: int | None, history_max_chars: int | None, show_admissible: bool):
+                   history_window: int | None, history_max_chars: int | None, show_admissible: bool,
+                   history_keep_first: bool = True):
     """Build and save an expert dataset with a progress bar; returns the dataset."""
     from cotdiag.baselines.data import DataConfig, build_dataset, data_config_dict, save_dataset
 
     cfg = DataConfig(history_window=history_window, history_max_chars=history_max_chars,
-                     show_admissible=show_admissible)
+                     show_admissible=show_admissible, history_keep_first=history_keep_first)
     with progress_bar() as bar:
         task = bar.add_task(f"expert episodes on {env} ({split})", total=episodes)
         ds = build_dataset(env, split, episodes=episodes, traces=traces, config=cfg, seed=seed,
@@ -71,10 +72,11 @@ def build_data(
     history_window: int = typer.Option(3, help="Past steps shown in prompts (-1: all)."),
     history_max_chars: int = typer.Option(None, help="Character budget of the history."),
     show_admissible: bool = typer.Option(False, help="List admissible actions in prompts."),
+    history_keep_first: bool = typer.Option(True, help="Always show the episode's first observation."),
 ) -> None:
     """Run the expert, keep successful episodes, write one row per decision step."""
     build_data_cmd(env, split, out, episodes, traces, seed, None if history_window < 0 else history_window,
-                   history_max_chars, show_admissible)
+                   history_max_chars, show_admissible, history_keep_first)
 
 
 def run_sft(data: Path, model: str, out: Path, *, action_mask_ratio: float, response_format: str, epochs: float,

@@ -84,13 +84,12 @@ def encode_example(
     b_act_tokens = b_action + len(fmt.action_open)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("expected a fast tokenizer (offset mapping), got a slow one")
-    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
+    # No special tokens added: the text comes from build_model_text (a chat template writes its
+    # own), exactly as generation and SFT tokenize it.
+    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
     span, act = [], []
-    for pos, (s, e) in enumerate(offsets):
-        if e == s and pos == 0:  # added special token (BOS): belongs to the prompt
-            span.append(0)
-            continue
+    for pos, (s, _e) in enumerate(offsets):
         span.append(0 if s < b_cot else 1 if s < b_action else 2)
         if s >= b_act_tokens:
             act.append(pos)

@@ -62,6 +62,8 @@ class HistoryConfig:
             the kept blocks fit (a step is never cut in the middle); ``None`` for no budget.
         reasoning: ``"strip"`` (past reasoning is not shown) or ``"keep"`` (shown as a
             ``Reasoning:`` line before the action).
+        keep_first: always show step 1 (the episode's first observation: in ALFWorld, the room
+            and its receptacles) before the window, even when the window has moved past it.
 
     Raises:
         ValueError: a negative ``window`` or ``max_chars``, or an unknown ``reasoning``.
@@ -70,6 +72,7 @@ class HistoryConfig:
     window: int | None = None
     max_chars: int | None = None
     reasoning: str = "strip"
+    keep_first: bool = False
 
     def __post_init__(self) -> None:
         if self.window is not None and (not isinstance(self.window, int) or self.window < 0):
@@ -120,8 +123,16 @@ def _step_block(i: int, step: HistoryStep, keep_reasoning: bool) -> str:
 def select_history(history: Sequence[HistoryStep], config: HistoryConfig) -> list[str]:
     """The rendered step blocks that ``config`` keeps, oldest first (numbered from the episode start).
 
+    The window (and the ``max_chars`` budget, which drops the oldest windowed steps first) selects
+    recent steps; with ``config.keep_first`` step 1 is shown before them whatever the window.
+
     Returns:
         ``list[str]``, one block per kept step; ``len(result) <= len(history)``.
+
+    Example:
+        >>> steps = [HistoryStep(f"obs {i}", f"act {i}") for i in range(1, 5)]
+        >>> [b.splitlines()[0] for b in select_history(steps, HistoryConfig(window=2, keep_first=True))]
+        ['[Step 1]', '[Step 3]', '[Step 4]']
     """
     n = len(history)
     first = 0 if config.window is None else max(0, n - config.window)
@@ -131,6 +142,9 @@ def select_history(history: Sequence[HistoryStep], config: HistoryConfig) -> lis
         total = sum(len(b) + 1 for b in blocks)  # +1: the joining newline
         while blocks and total > config.max_chars:
             total -= len(blocks.pop(0)) + 1
+            first += 1
+    if config.keep_first and n and first > 0:
+        blocks.insert(0, _step_block(1, history[0], keep))
     return blocks
 
 
@@ -162,6 +176,25 @@ def render_messages(
     """
     body, _ = _body(task, observation, history, admissible_actions, config)
     return [{"role": "system", "content": instructions(mode, fmt)}, {"role": "user", "content": body}]
+
+
+def chat_messages(prompt: str) -> list[dict[str, str]]:
+    """Split a rendered prompt back into the chat messages :func:`render_messages` gives.
+
+    :func:`render_prompt` joins the instruction paragraph (the system message; it holds no blank
+    line) and the body (the user message) with one blank line, so splitting at the first blank line
+    inverts it exactly: ``chat_messages(render_prompt(...)) == render_messages(...)``. A prompt
+    without a blank line becomes one user message. This is the one mapping from a prompt to a chat
+    template's input, used by generation, SFT, GRPO, the diagnostics and the OpenAI chat API.
+
+    Example:
+        >>> chat_messages("Be brief.\n\nTask: x")
+        [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Task: x'}]
+    """
+    system, sep, user = prompt.partition("\n\n")
+    if not sep or not system.strip():
+        return [{"role": "user", "content": prompt}]
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def render_prompt(

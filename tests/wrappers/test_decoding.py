@@ -52,7 +52,8 @@ def test_clean_action_reaches_env_and_wins():
         total += r
     assert term and info["won"] and total == pytest.approx(1.0)
     assert "Reasoning: The next step is open box." in prompt
-    assert info["history"] == {"window": None, "max_chars": None, "reasoning": "keep", "shown": 3}
+    assert info["history"] == {"window": None, "max_chars": None, "reasoning": "keep", "keep_first": False,
+                               "shown": 3}
     with pytest.raises(ResetNeeded):
         env.step("<action>look</action>")
 

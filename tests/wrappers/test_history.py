@@ -7,9 +7,11 @@ import pytest
 from cotdiag.wrappers import (
     HistoryConfig,
     HistoryStep,
+    chat_messages,
     instructions,
     render_messages,
     render_prompt,
+    select_history,
 )
 
 TASK = "put a clean mug in coffeemachine."
@@ -97,3 +99,26 @@ def test_messages_match_prompt():
 def test_bad_config(kwargs):
     with pytest.raises(ValueError, match="expected"):
         HistoryConfig(**kwargs)
+
+
+@pytest.mark.parametrize("window", [0, 1, 2, 3, None])
+def test_keep_first_shows_step_one_beside_the_window(window):
+    plain = select_history(STEPS, HistoryConfig(window=window))
+    kept = select_history(STEPS, HistoryConfig(window=window, keep_first=True))
+    first = f"[Step 1]\nObservation: {STEPS[0].observation.strip()}"
+    assert kept[0].startswith(first)
+    assert kept[1:] == plain if not plain or not plain[0].startswith("[Step 1]") else kept == plain
+    assert select_history([], HistoryConfig(window=window, keep_first=True)) == []
+
+
+def test_keep_first_survives_the_char_budget():
+    p = render_prompt(TASK, OBS, STEPS, config=HistoryConfig(max_chars=120, keep_first=True))
+    assert "[Step 1]" in p and "[Step 3]" in p and "[Step 2]" not in p
+
+
+def test_chat_messages_inverts_render_prompt():
+    for mode in ("prompt", "cot"):
+        cfg = HistoryConfig(window=2, keep_first=True)
+        assert chat_messages(render_prompt(TASK, OBS, STEPS, mode=mode, config=cfg)) == render_messages(
+            TASK, OBS, STEPS, mode=mode, config=cfg)
+    assert chat_messages("no blank line") == [{"role": "user", "content": "no blank line"}]

@@ -25,12 +25,12 @@ for split in valid_unseen valid_seen; do for run in sft_k0 sft_k0.3; do
     --attribution-examples 10 --online-episodes 8 --online-max-steps 30 --max-new-tokens 96 --device cpu --seed 0
 done; done
 
-# BFCL and ScienceWorld: data, tiny model, two SFT runs and the diagnostics (benchmarks/study_small.py).
-python benchmarks/study_small.py --env CoTDiag-BFCL-v0 --train-split in_domain \
+# BFCL and ScienceWorld: data, tiny model, two SFT runs and the diagnostics (benchmarks/study.py).
+python benchmarks/study.py --response-format mixed --lr 2e-3 --history-window 3 --env CoTDiag-BFCL-v0 --train-split in_domain \
   --eval-splits in_domain,ood_long_context --train-episodes 300 --heldout-episodes 40 --epochs 2 --save-steps 60 \
   --max-length 768 --states 40 --conflict-states 20 --attribution-examples 10 --online-episodes 8 \
   --online-max-steps 20 --out "$STUDY/bfcl"
-python benchmarks/study_small.py --env CoTDiag-ScienceWorld-v0 --train-split train_id \
+python benchmarks/study.py --response-format mixed --lr 2e-3 --history-window 3 --env CoTDiag-ScienceWorld-v0 --train-split train_id \
   --eval-splits test_id,test_ood_task_types --train-episodes 60 --heldout-episodes 12 --epochs 1 --save-steps 100 \
   --max-length 768 --states 30 --conflict-states 16 --attribution-examples 8 --online-episodes 4 \
   --online-max-steps 25 --out "$STUDY/sw"

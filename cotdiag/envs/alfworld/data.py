@@ -32,6 +32,7 @@ SPLITS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "valid_unseen": ("valid_unseen", None),
     "train_id": ("train", tuple(t for t in TASK_TYPES if t not in OOD_TASK_TYPES)),
     "eval_ood_task_types": ("valid_unseen", OOD_TASK_TYPES),
+    "eval_id_task_types": ("valid_seen", tuple(t for t in TASK_TYPES if t not in OOD_TASK_TYPES)),
 }
 
 

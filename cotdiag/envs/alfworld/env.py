@@ -59,7 +59,9 @@ class ALFWorldEnv(TextEnv):
     - ``split``: ``train`` (the 600-game subset or the full official set), ``valid_seen``
       (in-domain eval, 140 games), ``valid_unseen`` (out-of-domain eval, 134 games), ``train_id``
       (train without the study's held-out task types) and ``eval_ood_task_types`` (valid_unseen
-      games of the held-out types ``pick_cool_then_place_in_recep``, ``pick_two_obj_and_place``).
+      games of the held-out types ``pick_cool_then_place_in_recep``, ``pick_two_obj_and_place``);
+      ``eval_id_task_types`` (valid_seen games of the other four types: the in-domain eval of a
+      model trained on ``train_id``).
     - ``data_path``: folder holding ``json_2.1.1/``; default ``$ALFWORLD_DATA``, else
       ``~/.cache/alfworld`` (where ``alfworld-download`` writes).
     - ``expert``: ``"handcoded"`` (alfworld's handcoded expert, with the upstream fixes of
