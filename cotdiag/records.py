@@ -64,7 +64,7 @@ class EpisodeLog:
         for line in raw.splitlines(keepends=True):
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):  # cut mid-line, maybe mid-character
                 logger.warning("dropping a truncated record in %s", self.path)
                 continue
             if not line.endswith(b"\n"):
@@ -84,12 +84,16 @@ class EpisodeLog:
         return episode in self.records
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record (must hold an int ``"episode"`` key) and fsync it."""
+        """Append one record (must hold an int ``"episode"`` key) and fsync it.
+
+        Text is written as UTF-8; a lone surrogate (possible in model output) is written as its JSON
+        escape (``\\ud800``), so the line stays valid UTF-8 and reads back to the same string.
+        """
         ep = int(record["episode"])
         if ep in self.records:
             raise ValueError(f"episode {ep} is already recorded in {self.path}")
         line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
+        with open(self.path, "a", encoding="utf-8", errors="backslashreplace") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())

@@ -120,3 +120,27 @@ def test_resume_with_another_decoding_mode_refuses(tmp_path):
         evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "cot", 3, 2), **kw)
     with pytest.raises(ResultsMismatchError, match="make_env"):
         evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "prompt", 1, 2), **kw)
+
+
+def test_cli_llm_policy_without_mode_is_refused(tmp_path):
+    res = CliRunner().invoke(app, ["evaluate", "--env", ENV, "--policy", "hf:some/model", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "--mode" in res.output
+    assert not (tmp_path / "episodes.jsonl").exists()
+
+
+def test_cli_failed_episodes_exit_non_zero(tmp_path):
+    from cotdiag.agents.registry import POLICY_FACTORIES, register_policy
+
+    class Broken(RandomPolicy):
+        def act(self, observation, info):
+            raise ConnectionError("endpoint down")
+
+    register_policy("broken", lambda arg, seed, **kw: Broken(seed=seed))
+    try:
+        res = CliRunner().invoke(app, ["evaluate", "--env", ENV, "--split", "valid_seen", "--policy", "broken",
+                                       "--episodes", "1", "--max-steps", "2", "--out", str(tmp_path)])
+    finally:
+        POLICY_FACTORIES.pop("broken")
+    assert res.exit_code == 1
+    assert "1 of 1 episodes failed" in res.output
+    assert json.loads((tmp_path / "summary.json").read_text())["errors"] == 1

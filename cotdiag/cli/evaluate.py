@@ -16,20 +16,22 @@ from cotdiag.cli import app
 from cotdiag.evaluate import evaluate as run_evaluate
 
 console = Console()
+#: Policy kinds that produce free text and so need the decoding wrapper (``--mode``).
+LLM_POLICY_KINDS: tuple[str, ...] = ("hf", "openai")
 
 
 def summary_table(summary: dict) -> Table:
     """A rich table: one row per task type plus the overall row."""
     title = f"{summary['policy']} on {summary['env_id']} ({summary['split']})"
     table = Table(title=title)
-    for col in ("task type", "episodes", "success rate", "95% CI", "mean score", "mean steps"):
+    for col in ("task type", "episodes", "success rate", "95% CI", "mean score", "mean steps", "errors"):
         table.add_column(col, justify="left" if col == "task type" else "right")
 
     def row(name: str, s: dict, style: str | None = None) -> None:
         lo, hi = s["success_rate_ci95"]
         table.add_row(
             name, str(s["episodes"]), f"{s['success_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
-            f"{s['mean_score']:.3f}", f"{s['mean_steps']:.1f}", style=style,
+            f"{s['mean_score']:.3f}", f"{s['mean_steps']:.1f}", str(s.get("errors", 0)), style=style,
         )
 
     for name, s in summary["by_task_type"].items():
@@ -95,6 +97,10 @@ def evaluate(
 
     import_user_modules(import_)
     extra = {}
+    if mode is None and policy.partition(":")[0] in LLM_POLICY_KINDS:
+        raise typer.BadParameter(
+            f"an LLM policy ({policy}) needs --mode prompt or --mode cot: without the decoding wrapper it gets "
+            "the raw observation with no instructions and its whole completion would be sent as the action")
     if mode is not None:
         from cotdiag.cli.demo import DecodedEnvFactory
 
@@ -102,11 +108,15 @@ def evaluate(
             raise typer.BadParameter(f"expected --mode prompt or cot, got {mode!r}")
         extra["make_env"] = DecodedEnvFactory(env, mode, None if history_window < 0 else history_window, max_steps,
                                               history_keep_first)
-    run_with_progress(
+    summary = run_with_progress(
         env, policy, out, split=split, episodes=episodes, seed=seed,
         max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg),
         backend=backend, ray_address=ray_address, num_workers=num_workers, num_envs=num_envs, **extra,
     )
+    if summary.get("errors"):
+        console.print(f"[red]error:[/red] {summary['errors']} of {summary['episodes']} episodes failed "
+                      f"(tracebacks in {out / 'episodes.jsonl'}, key 'error')")
+        raise typer.Exit(1)
 
 
 @app.command()

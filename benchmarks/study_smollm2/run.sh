@@ -1,0 +1,64 @@
+#!/bin/bash
+# The study of docs/concepts.md on a pretrained chat model, SmolLM2-135M-Instruct (`smollm2-135m`).
+#
+#   benchmarks/study_smollm2/run.sh              # all three envs, sized for one H100/H200 + 16 cores
+#   benchmarks/study_smollm2/run.sh --cpu-small  # ALFWorld only, fewer states: <= 90 min on 2 cores
+#
+# Run from the repository root with the venv active (`make venv`). Each stage resumes (benchmarks/study.py
+# skips what exists), so a killed run is re-run with the same command. STUDY sets the work folder;
+# results are copied to benchmarks/results/study_smollm2/ and the five findings are tested with
+# paired CIs (benchmarks/study_summary.py).
+set -euo pipefail
+MODE=full
+[ "${1:-}" = "--cpu-small" ] && MODE=cpu-small
+STUDY=${STUDY:-/tmp/study_smollm2}
+export ALFWORLD_DATA=${ALFWORLD_DATA:-../shared/data/alfworld} TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+mkdir -p "$STUDY"
+ALF=(--env CoTDiag-ALFWorld-v0 --train-split train_id --eval-splits eval_id_task_types,eval_ood_task_types)
+COMMON=(--model smollm2-135m --response-format cot --history-window 2)
+
+if [ "$MODE" = cpu-small ]; then
+  # Two SFT arms side by side, one core each. 160 expert episodes of train_id; 60 optimizer steps of
+  # 4 examples (lr 1e-4), checkpoints 30 and 60; 24 offline states, 12 conflicting states at three
+  # truncation fractions, 6 attribution examples and 2 online episodes per mode (12 steps) per
+  # checkpoint and split.
+  export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+  SIZE=(--train-episodes 160 --heldout-episodes 16 --max-steps 60 --batch-size 4 --lr 1e-4 --save-steps 30
+        --max-length 640 --states 24 --conflict-states 12 --fractions 0,0.5,1 --attribution-examples 6
+        --online-episodes 2 --online-max-steps 12 --max-new-tokens 64 --batch-size-generate 8 --device cpu)
+  python benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --stage data --out "$STUDY/alfworld"
+  python benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --mask-ratios 0 --out "$STUDY/alfworld" &
+  python benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --mask-ratios 0.3 --out "$STUDY/alfworld" &
+  wait
+  ENVS="alfworld:$STUDY/alfworld"
+else
+  # One GPU: bf16 (automatic on CUDA), batched generation. All 400 train_id games of the shipped train
+  # subset, 3 epochs (lr 1e-5 as the paper's SFT, here x10 for the small model), >= 200 held-out
+  # states per split, online episodes on tasks outside the training data.
+  SIZE=(--epochs 3 --batch-size 16 --lr 1e-4 --save-steps 100 --max-length 1024 --states 200
+        --conflict-states 60 --attribution-examples 40 --online-episodes 20 --max-new-tokens 96
+        --batch-size-generate 64 --device cuda)
+  python benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --train-episodes 400 --heldout-episodes 40 \
+    --online-max-steps 30 --out "$STUDY/alfworld"
+  python benchmarks/study.py --env CoTDiag-BFCL-v0 --train-split in_domain --eval-splits in_domain,ood_long_context \
+    "${COMMON[@]}" "${SIZE[@]}" --train-episodes 600 --heldout-episodes 300 --online-max-steps 20 --out "$STUDY/bfcl"
+  python benchmarks/study.py --env CoTDiag-ScienceWorld-v0 --train-split train_id \
+    --eval-splits test_id,test_ood_task_types "${COMMON[@]}" "${SIZE[@]}" --train-episodes 150 --heldout-episodes 30 \
+    --online-max-steps 30 --out "$STUDY/sw"
+  ENVS="alfworld:$STUDY/alfworld bfcl:$STUDY/bfcl scienceworld:$STUDY/sw"
+fi
+
+# Collect ENV/RUN/SPLIT/{report.json, report.md, *.png, records/} and test the five findings.
+DEST=benchmarks/results/study_smollm2/$MODE
+for pair in $ENVS; do
+  env=${pair%%:*} root=${pair#*:}
+  for splitdir in "$root"/out/*/*; do
+    run=$(basename "$(dirname "$splitdir")") d="$DEST/$env/$run/$(basename "$splitdir")"
+    mkdir -p "$d/records"
+    cp "$splitdir"/report.json "$splitdir"/report.md "$d/"
+    cp "$splitdir"/*.png "$d/" 2>/dev/null || true
+    cp "$splitdir"/records/*.json "$d/records/"
+    cp "$root/$run/"{train_log,action_mask}.json "$DEST/$env/$run/"
+  done
+done
+python benchmarks/study_summary.py "$DEST" --splits alfworld=eval_id_task_types,eval_ood_task_types
