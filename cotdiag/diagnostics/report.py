@@ -78,18 +78,44 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def display_path(text: Any) -> str:
+    """``text`` with absolute paths shortened for a report others read: a path under the working
+    directory becomes relative, any other absolute path keeps its last two parts (``…/run/ckpt``).
+
+    Example:
+        >>> display_path("checkpoints of /tmp/x/study/sft_k0")
+        'checkpoints of …/study/sft_k0'
+    """
+    import re
+    from pathlib import Path
+
+    cwd = Path.cwd()
+
+    def short(m: re.Match[str]) -> str:
+        p = Path(m.group(0))
+        try:
+            return str(p.relative_to(cwd))
+        except ValueError:
+            return "…/" + "/".join(p.parts[-2:])
+
+    return re.sub(r"(?<![\w.])/[^\s`()]+", short, str(text))
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """``report.md``: metadata, then offline, conflicting, attribution and online tables."""
     cks = report["checkpoints"]
     v = report.get("versions", {})
+    data = report.get("data", {})
     parts = [
         "# CoTDiag diagnose report\n",
-        f"- model: `{report.get('model')}`" + (f", checkpoints: `{report['checkpoints_dir']}`" if report.get("checkpoints_dir") else ""),
+        f"- model: `{display_path(report.get('model'))}`"
+        + (f", checkpoints: `{display_path(report['checkpoints_dir'])}`" if report.get("checkpoints_dir") else ""),
         f"- env: `{report.get('env_id')}`, split: `{report.get('split')}`, seed: {report.get('seed')}",
-        f"- states: {report.get('data', {}).get('n_states')} ({report.get('data', {}).get('source')})",
+        f"- states: {data.get('n_states')} ({display_path(data.get('source'))})",
         "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
         f"- created: {report.get('created')}\n",
-        "Numbers: value [95% CI] n=items. Definitions: PAPER.md; docstrings of `cotdiag.diagnostics`.\n",
+        "Numbers: value [95% CI] n=items. Definitions: docs/concepts.md (arXiv 2606.26935); docstrings of "
+        "`cotdiag.diagnostics`.\n",
         "## Offline (held-out expert states)\n",
     ]
     keys = [("prompt quality", "offline/prompt_quality"), ("CoT quality", "offline/cot_quality"),

@@ -72,3 +72,13 @@ def test_report_table_shows_success_score_and_advantage():
     row = next(line for line in md.splitlines() if line.startswith("| final") and "n=8" in line)
     assert "CoT advantage (score)" in md and "prompt score" in md
     assert row.count("0.500") >= 3 and "1.000" in row  # prompt success/score 0.5, advantages 0.5, CoT 1.0
+
+
+def test_report_names_no_path_outside_the_repository():
+    from cotdiag.diagnostics.report import build_report, render_markdown
+
+    meta = {"model": "checkpoints of /tmp/abc/study/sft_k0", "checkpoints_dir": "/tmp/abc/study/sft_k0",
+            "env_id": "coin", "split": "s", "seed": 1, "data": {"n_states": 3, "source": "/tmp/abc/data_s"}}
+    md = render_markdown(build_report(meta, [{"name": "final", "step": None, "offline": {}}]))
+    assert "/tmp/" not in md and "PAPER.md" not in md
+    assert "…/study/sft_k0" in md and "docs/concepts.md" in md
