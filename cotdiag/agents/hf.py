@@ -49,7 +49,7 @@ def build_model_text(
     result with ``add_special_tokens=False`` (a chat template writes its own special tokens; no
     extra BOS is added anywhere).
 
-    Plain text (no chat template): ``prompt + "\n" + prefill``. With a chat template: the template
+    Plain text (no chat template): ``prompt + "\\n" + prefill``. With a chat template: the template
     applied to ``messages`` (default :func:`cotdiag.wrappers.history.chat_messages` of ``prompt``:
     the instruction paragraph as the system message, the rest as the user message) with
     ``add_generation_prompt=True``, then ``prefill``. Prompt mode therefore puts ``<action>`` as the
@@ -70,7 +70,7 @@ def build_model_text(
     Example:
         >>> from types import SimpleNamespace
         >>> build_model_text(SimpleNamespace(chat_template=None), "Task: x", "<action>")
-        'Task: x\n<action>'
+        'Task: x\\n<action>'
     """
     chat = has_chat_template(tokenizer) if use_chat_template is None else use_chat_template
     if not chat:

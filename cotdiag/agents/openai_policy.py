@@ -10,7 +10,8 @@ Two APIs:
 * ``"completions"`` (default): the prompt is ``prompt + "\\n" + prefill`` as plain text (what
   :func:`cotdiag.agents.hf.build_model_text` gives for a tokenizer without chat template), with
   ``stop=[</action>]``; the closing tag is appended back when generation stopped on it.
-* ``"chat"``: ``info["messages"]`` (or one user message); a non-empty prefill is sent as a final
+* ``"chat"``: ``info["messages"]``, else :func:`cotdiag.wrappers.history.chat_messages` of the
+  prompt (the split every chat template gets in CoTDiag); a non-empty prefill is sent as a final
   assistant message with ``continue_final_message=True`` (vLLM/SGLang extension, ``extra_body``).
 """
 
@@ -29,6 +30,7 @@ import numpy as np
 from cotdiag.agents.base import BasePolicy
 from cotdiag.error import CoTDiagError, InvalidConfigError
 from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.wrappers.history import chat_messages
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +169,7 @@ class OpenAIPolicy(BasePolicy):
             r = self.client.completions.create(prompt=f"{observation}\n{prefill}", **common)
             choice = r.choices[0]
             return choice.text or "", choice.finish_reason or "", r.usage
-        messages = list(info.get("messages") or [{"role": "user", "content": observation}])
+        messages = list(info.get("messages") or chat_messages(observation))
         extra = None
         if prefill:
             messages.append({"role": "assistant", "content": prefill})

@@ -53,9 +53,10 @@ def _parse_kwargs(items: list[str]) -> dict:
     return out
 
 
-def run_with_progress(env_id: str, policy_spec: str, out: Path, **kwargs) -> dict:
+def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs: dict | None = None,
+                      **kwargs) -> dict:
     """Evaluate with a rich progress bar and print the summary table."""
-    policy = make_policy(policy_spec, seed=kwargs.get("seed", 0))
+    policy = make_policy(policy_spec, seed=kwargs.get("seed", 0), **(policy_kwargs or {}))
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console,
@@ -79,6 +80,10 @@ def evaluate(
     out: Path = typer.Option(Path("runs/evaluate"), help="Run directory (resumes if it exists)."),
     max_steps: int = typer.Option(None, help="Override the registration's max_episode_steps."),
     env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="Extra env kwarg KEY=VALUE (JSON value)."),
+    policy_kwarg: list[str] = typer.Option(
+        [], "--policy-kwarg",
+        help="Policy constructor kwarg KEY=VALUE (JSON value), e.g. api=chat for openai:, max_new_tokens=64 for hf:.",
+    ),
     import_: list[str] = typer.Option(
         [], "--import", help="User module (dotted name or .py path) that registers envs/policies."
     ),
@@ -110,7 +115,7 @@ def evaluate(
                                               history_keep_first)
     summary = run_with_progress(
         env, policy, out, split=split, episodes=episodes, seed=seed,
-        max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg),
+        max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg), policy_kwargs=_parse_kwargs(policy_kwarg),
         backend=backend, ray_address=ray_address, num_workers=num_workers, num_envs=num_envs, **extra,
     )
     if summary.get("errors"):

@@ -91,13 +91,17 @@ class HistoryConfig:
 NO_HISTORY = HistoryConfig(window=0)
 
 
+#: The first sentence of every instruction paragraph (how :func:`chat_messages` recognises one).
+INSTRUCTIONS_HEAD = "You are an agent acting in a text environment. Reply with exactly one action."
+
+
 def instructions(mode: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> str:
     """The instruction paragraph for ``mode`` (``"cot"`` or ``"prompt"``).
 
     Raises:
         ValueError: unknown ``mode``.
     """
-    head = "You are an agent acting in a text environment. Reply with exactly one action."
+    head = INSTRUCTIONS_HEAD
     if mode == "cot":
         return (
             f"{head} First reason step by step inside {fmt.think_open}{fmt.think_close}, then give the "
@@ -182,17 +186,20 @@ def chat_messages(prompt: str) -> list[dict[str, str]]:
     """Split a rendered prompt back into the chat messages :func:`render_messages` gives.
 
     :func:`render_prompt` joins the instruction paragraph (the system message; it holds no blank
-    line) and the body (the user message) with one blank line, so splitting at the first blank line
-    inverts it exactly: ``chat_messages(render_prompt(...)) == render_messages(...)``. A prompt
-    without a blank line becomes one user message. This is the one mapping from a prompt to a chat
+    line and starts with :data:`INSTRUCTIONS_HEAD`) and the body (the user message) with one blank
+    line, so splitting at the first blank line inverts it exactly:
+    ``chat_messages(render_prompt(...)) == render_messages(...)``. Any other prompt becomes one user
+    message. This is the one mapping from a prompt to a chat
     template's input, used by generation, SFT, GRPO, the diagnostics and the OpenAI chat API.
 
     Example:
-        >>> chat_messages("Be brief.\n\nTask: x")
-        [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Task: x'}]
+        >>> [m["role"] for m in chat_messages(render_prompt("x", "obs"))]
+        ['system', 'user']
+        >>> chat_messages("Task: x\\n\\nobs")
+        [{'role': 'user', 'content': 'Task: x\\n\\nobs'}]
     """
     system, sep, user = prompt.partition("\n\n")
-    if not sep or not system.strip():
+    if not sep or not system.startswith(INSTRUCTIONS_HEAD):
         return [{"role": "user", "content": prompt}]
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

@@ -87,6 +87,8 @@ def test_prompt_mode_prefills_action_after_the_assistant_header(tok):
     # The instructions are the system message (SmolLM2's default system prompt is not injected).
     assert c.startswith("<|im_start|>system\nYou are an agent acting in a text environment.")
     assert "SmolLM" not in c
+    # A prompt not rendered by CoTDiag is one user message (the template's own system prompt stays).
+    assert "SmolLM" in build_model_text(tok, "Task: x\n\nobs", "")
 
 
 def test_wrapper_messages_render_the_same_model_input(tok):

@@ -122,3 +122,4 @@ def test_chat_messages_inverts_render_prompt():
         assert chat_messages(render_prompt(TASK, OBS, STEPS, mode=mode, config=cfg)) == render_messages(
             TASK, OBS, STEPS, mode=mode, config=cfg)
     assert chat_messages("no blank line") == [{"role": "user", "content": "no blank line"}]
+    assert chat_messages("Task: x\n\nobs") == [{"role": "user", "content": "Task: x\n\nobs"}]
