@@ -4,7 +4,7 @@
 #   benchmarks/study_smollm2/run.sh              # all three envs, sized for one H100/H200 + 16 cores
 #   benchmarks/study_smollm2/run.sh --cpu-small  # ALFWorld only, fewer states: <= 90 min on 2 cores
 #
-# Run from the repository root with the venv active (`make venv`). Each stage resumes (benchmarks/study.py
+# Run from the repository root (uses .venv/bin/python when `make venv` built it, else $PYTHON or python). Each stage resumes (benchmarks/study.py
 # skips what exists), so a killed run is re-run with the same command. STUDY sets the work folder;
 # results are copied to benchmarks/results/study_smollm2/ and the five findings are tested with
 # paired CIs (benchmarks/study_summary.py).
@@ -14,6 +14,9 @@ MODE=full
 STUDY=${STUDY:-/tmp/study_smollm2}
 export ALFWORLD_DATA=${ALFWORLD_DATA:-../shared/data/alfworld} TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 mkdir -p "$STUDY"
+# The project's venv when there is one (`make venv`), else the active python.
+PY=${PYTHON:-python}
+[ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ] && PY=.venv/bin/python
 ALF=(--env CoTDiag-ALFWorld-v0 --train-split train_id --eval-splits eval_id_task_types,eval_ood_task_types)
 COMMON=(--model smollm2-135m --response-format cot --history-window 2)
 
@@ -26,9 +29,9 @@ if [ "$MODE" = cpu-small ]; then
   SIZE=(--train-episodes 160 --heldout-episodes 16 --max-steps 50 --batch-size 4 --lr 2e-4 --save-steps 25
         --max-length 640 --states 24 --conflict-states 12 --fractions 0,0.5,1 --attribution-examples 6
         --online-episodes 2 --online-max-steps 12 --max-new-tokens 64 --batch-size-generate 8 --device cpu)
-  python benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --stage data --out "$STUDY/alfworld"
-  python benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --mask-ratios 0 --out "$STUDY/alfworld" &
-  python benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --mask-ratios 0.3 --out "$STUDY/alfworld" &
+  $PY benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --stage data --out "$STUDY/alfworld"
+  $PY benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --mask-ratios 0 --out "$STUDY/alfworld" &
+  $PY benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --mask-ratios 0.3 --out "$STUDY/alfworld" &
   wait
   ENVS="alfworld:$STUDY/alfworld"
 else
@@ -38,11 +41,11 @@ else
   SIZE=(--epochs 3 --batch-size 16 --lr 1e-4 --save-steps 100 --max-length 1024 --states 200
         --conflict-states 60 --attribution-examples 40 --online-episodes 20 --max-new-tokens 96
         --batch-size-generate 64 --device cuda)
-  python benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --train-episodes 400 --heldout-episodes 40 \
+  $PY benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --train-episodes 400 --heldout-episodes 40 \
     --online-max-steps 30 --out "$STUDY/alfworld"
-  python benchmarks/study.py --env CoTDiag-BFCL-v0 --train-split in_domain --eval-splits in_domain,ood_long_context \
+  $PY benchmarks/study.py --env CoTDiag-BFCL-v0 --train-split in_domain --eval-splits in_domain,ood_long_context \
     "${COMMON[@]}" "${SIZE[@]}" --train-episodes 600 --heldout-episodes 300 --online-max-steps 20 --out "$STUDY/bfcl"
-  python benchmarks/study.py --env CoTDiag-ScienceWorld-v0 --train-split train_id \
+  $PY benchmarks/study.py --env CoTDiag-ScienceWorld-v0 --train-split train_id \
     --eval-splits test_id,test_ood_task_types "${COMMON[@]}" "${SIZE[@]}" --train-episodes 150 --heldout-episodes 30 \
     --online-max-steps 30 --out "$STUDY/sw"
   ENVS="alfworld:$STUDY/alfworld bfcl:$STUDY/bfcl scienceworld:$STUDY/sw"
@@ -61,4 +64,4 @@ for pair in $ENVS; do
     cp "$root/$run/"{train_log,action_mask}.json "$DEST/$env/$run/"
   done
 done
-python benchmarks/study_summary.py "$DEST" --splits alfworld=eval_id_task_types,eval_ood_task_types
+$PY benchmarks/study_summary.py "$DEST" --splits alfworld=eval_id_task_types,eval_ood_task_types

