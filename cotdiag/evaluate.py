@@ -60,7 +60,9 @@ def run_episode(
 
     Record keys: ``task_id``, ``task_type``, ``seed``, ``success`` (bool), ``score`` (final
     normalized score in [0, 1]), ``return`` (sum of rewards), ``steps``, ``invalid_actions``,
-    ``actions`` (list of the actions sent), ``truncated``, ``wall_time_s`` (seconds), ``error``
+    ``actions`` (list of what the policy returned: raw completions under a decoding wrapper),
+    ``env_actions`` (what the simulator received: the wrapper's clean ``info["action"]``, ``None``
+    for a step whose response did not parse; equal to ``actions`` without a wrapper), ``truncated``, ``wall_time_s`` (seconds), ``error``
     (``None``, or the traceback text when the policy or env raised: the episode is then recorded as
     failed so a run never stops on one bad episode), ``policy_time_s`` (seconds spent in
     ``policy.act``), ``format_errors`` (steps whose ``info["parse_status"]`` is not ``"ok"``, see
@@ -71,6 +73,7 @@ def run_episode(
     t0 = time.perf_counter()
     policy.reset(seed=seed)
     actions: list[str] = []
+    env_actions: list[str | None] = []
     rec: dict[str, Any] = {"task_id": task_id, "seed": seed, "error": None}
     total, invalid, steps = 0.0, 0, 0
     info: dict[str, Any] = {}
@@ -86,6 +89,7 @@ def run_episode(
             _add_step_stats(step_stats, policy)
             actions.append(action)
             obs, reward, terminated, truncated, info = env.step(action)
+            env_actions.append(info.get("action", action))
             total += float(reward)
             steps += 1
             invalid += int(bool(info.get("invalid_action", False)))
@@ -103,6 +107,7 @@ def run_episode(
         invalid_actions=invalid,
         truncated=bool(truncated),
         actions=actions,
+        env_actions=env_actions,
         wall_time_s=time.perf_counter() - t0,
         policy_time_s=policy_time,
         format_errors=format_errors,
@@ -120,13 +125,18 @@ def _add_step_stats(acc: dict[str, float], source: Any) -> None:
             acc[key] = acc.get(key, 0) + float(value)
 
 
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else 0.0
+
+
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate episode records.
 
     Returns a dict with ``episodes``, ``success_rate`` (fraction of episodes won),
     ``success_rate_ci95`` (Wilson 95% interval, see :func:`cotdiag.stats.wilson_interval`),
-    ``mean_score`` (mean final normalized score), ``mean_steps``, ``errors`` and ``by_task_type``
-    (the same keys per task type).
+    ``mean_score`` (mean final normalized score), ``mean_steps``, ``errors``,
+    ``format_error_rate`` (steps whose response did not parse / steps; 0 without a decoding
+    wrapper) and ``by_task_type`` (the same keys per task type).
     """
 
     def agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -139,6 +149,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             "mean_score": float(np.mean([r["score"] for r in rs])) if n else 0.0,
             "mean_steps": float(np.mean([r["steps"] for r in rs])) if n else 0.0,
             "errors": sum(r.get("error") is not None for r in rs),
+            "format_error_rate": _ratio(sum(r.get("format_errors", 0) for r in rs), sum(r["steps"] for r in rs)),
         }
 
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -72,6 +72,10 @@ def rollout(env: gym.Env, seed: int, actions: list[str] | None = None, max_steps
     return trace
 
 
+#: Tasks tried (in ``task_ids`` order) to find one with an expert when the seeded task has none.
+EXPERT_SEARCH_TASKS = 50
+
+
 def check_text_env(env: gym.Env | str, *, seeds: tuple[int, ...] = (0, 1), expert_steps: int = 200,
                    check_expert: bool = True, skip_render_check: bool = True) -> None:
     """Check a CoTDiag text env.
@@ -80,7 +84,10 @@ def check_text_env(env: gym.Env | str, *, seeds: tuple[int, ...] = (0, 1), exper
     2. the ``info`` contract on reset and every step;
     3. determinism: two rollouts with the same seed give identical observations, rewards and infos;
     4. expert replay: following ``info["expert_action"]`` from ``reset(seed=seeds[0])`` wins within
-       ``expert_steps`` steps (skipped when ``check_expert`` is False);
+       ``expert_steps`` steps (skipped when ``check_expert`` is False). A task may have no expert
+       at all (BFCL's ``live_relevance`` has no ground truth): when the seeded task has no expert
+       action at reset, the replay runs on the first of the first :data:`EXPERT_SEARCH_TASKS` tasks
+       that has one; an expert that stops mid-episode is an error;
     5. task selection: ``env.unwrapped.task_ids`` (when the env has it, as every
        :class:`cotdiag.envs.TextEnv` does) is non-empty and ``reset(options={"task_id": t})`` plays
        task ``t`` (checked on the first and the last task).
@@ -116,6 +123,11 @@ def check_text_env(env: gym.Env | str, *, seeds: tuple[int, ...] = (0, 1), exper
             raise ContractError(f"two rollouts with seed={seed} give different infos")
     if check_expert:
         obs, info = env.reset(seed=seeds[0])
+        if info["expert_action"] is None and task_ids:  # e.g. BFCL live_relevance: no ground truth
+            for tid in task_ids[:EXPERT_SEARCH_TASKS]:
+                obs, info = env.reset(seed=seeds[0], options={"task_id": tid})
+                if info["expert_action"] is not None:
+                    break
         for _ in range(expert_steps):
             if info["expert_action"] is None:
                 raise ContractError(f"no expert action on task {info['task_id']} at step {info['step']}")

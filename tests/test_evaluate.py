@@ -115,7 +115,11 @@ def test_resume_with_another_decoding_mode_refuses(tmp_path):
     from cotdiag.cli.demo import DecodedEnvFactory
 
     kw = dict(KW, episodes=1, max_episode_steps=2)
-    evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "prompt", 3, 2), **kw)
+    s = evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "prompt", 3, 2), **kw)
+    rec = json.loads((tmp_path / "episodes.jsonl").read_text().splitlines()[0])
+    # the random policy's raw text has no closing tag: the wrapper parses it into the env's action
+    assert len(rec["env_actions"]) == rec["steps"] == 2
+    assert s["format_error_rate"] == rec["format_errors"] / 2
     with pytest.raises(ResultsMismatchError, match="make_env"):
         evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "cot", 3, 2), **kw)
     with pytest.raises(ResultsMismatchError, match="make_env"):

@@ -39,7 +39,9 @@ class SB3Config:
     max_actions: int = field(default=64, metadata={"help": "K: admissible actions kept per state."})
     dim: int = field(default=512, metadata={"help": "Hashed bag-of-words size."})
     hidden: int = field(default=64, metadata={"help": "Embedding width of the features extractor."})
-    n_steps: int = field(default=256, metadata={"help": "PPO rollout length per update."})
+    n_steps: int = field(
+        default=256, metadata={"help": "PPO rollout length per update (capped at total_timesteps, so a short run "
+                                       "trains exactly total_timesteps steps)."})
     batch_size: int = field(default=64, metadata={"help": "PPO minibatch size."})
     learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
     ent_coef: float = field(default=0.01, metadata={"help": "Entropy bonus."})
@@ -86,8 +88,9 @@ def make_ppo(env: gym.Env, config: SB3Config) -> Any:
     """A ``stable_baselines3.PPO`` with :class:`TextActionFeatures` on the wrapped ``env``."""
     from stable_baselines3 import PPO
 
+    n_steps = min(config.n_steps, config.total_timesteps)
     return PPO(
-        "MultiInputPolicy", env, n_steps=config.n_steps, batch_size=config.batch_size,
+        "MultiInputPolicy", env, n_steps=n_steps, batch_size=min(config.batch_size, n_steps),
         learning_rate=config.learning_rate, ent_coef=config.ent_coef, seed=config.seed, verbose=0, device="cpu",
         policy_kwargs={"features_extractor_class": _features_extractor_class(),
                        "features_extractor_kwargs": {"hidden": config.hidden},
@@ -96,7 +99,7 @@ def make_ppo(env: gym.Env, config: SB3Config) -> Any:
 
 
 def train_sb3(env_id: str, config: SB3Config, out_dir: str | Path, *, split: str | None = None,
-              make_env: Any = None) -> dict[str, Any]:
+              make_env: Any = None, progress_bar: bool = False) -> dict[str, Any]:
     """Train PPO on ``env_id`` (through the admissible-actions wrapper) and save it to ``out_dir``.
 
     Args:
@@ -105,6 +108,7 @@ def train_sb3(env_id: str, config: SB3Config, out_dir: str | Path, *, split: str
         out_dir: receives ``model.zip`` and ``cotdiag_sb3.json``.
         split: env split.
         make_env: ``make_env() -> gym.Env`` (text env) instead of ``gym.make(env_id, split=split)``.
+        progress_bar: show SB3's progress bar (tqdm/rich) during ``learn``.
 
     Returns:
         ``{"path": str, "timesteps": int}``.
@@ -116,7 +120,7 @@ def train_sb3(env_id: str, config: SB3Config, out_dir: str | Path, *, split: str
     base = make_env() if make_env is not None else gym.make(env_id, **({"split": split} if split else {}))
     env = AdmissibleActionWrapper(base, max_actions=config.max_actions, dim=config.dim)
     model = make_ppo(env, config)
-    model.learn(total_timesteps=config.total_timesteps)
+    model.learn(total_timesteps=config.total_timesteps, progress_bar=progress_bar)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out / "model.zip"))

@@ -24,14 +24,16 @@ def summary_table(summary: dict) -> Table:
     """A rich table: one row per task type plus the overall row."""
     title = f"{summary['policy']} on {summary['env_id']} ({summary['split']})"
     table = Table(title=title)
-    for col in ("task type", "episodes", "success rate", "95% CI", "mean score", "mean steps", "errors"):
+    for col in ("task type", "episodes", "success rate", "95% CI", "mean score", "mean steps", "format errors",
+                "errors"):
         table.add_column(col, justify="left" if col == "task type" else "right")
 
     def row(name: str, s: dict, style: str | None = None) -> None:
         lo, hi = s["success_rate_ci95"]
         table.add_row(
             name, str(s["episodes"]), f"{s['success_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
-            f"{s['mean_score']:.3f}", f"{s['mean_steps']:.1f}", str(s.get("errors", 0)), style=style,
+            f"{s['mean_score']:.3f}", f"{s['mean_steps']:.1f}", f"{s.get('format_error_rate', 0.0):.1%}",
+            str(s.get("errors", 0)), style=style,
         )
 
     for name, s in summary["by_task_type"].items():

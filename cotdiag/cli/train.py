@@ -164,10 +164,12 @@ def sb3(
     out: Path = typer.Option(..., help="Output directory (model.zip)."),
     timesteps: int = typer.Option(10_000, help="Environment steps."),
     max_actions: int = typer.Option(64, help="K of the admissible-actions wrapper."),
+    n_steps: int = typer.Option(256, min=1, help="PPO rollout length per update (capped at --timesteps)."),
     seed: int = typer.Option(0, help="Seed."),
 ) -> None:
     """PPO (Stable-Baselines3) over the admissible-actions wrapper with a text features extractor."""
     from cotdiag.baselines.sb3 import SB3Config, train_sb3
 
-    res = train_sb3(env, SB3Config(total_timesteps=timesteps, max_actions=max_actions, seed=seed), out, split=split)
+    cfg = SB3Config(total_timesteps=timesteps, max_actions=max_actions, n_steps=n_steps, seed=seed)
+    res = train_sb3(env, cfg, out, split=split, progress_bar=True)
     console.print(f"PPO: {res['timesteps']} steps -> {res['path']} (evaluate with --policy sb3:{res['path']})")

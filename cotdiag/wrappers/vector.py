@@ -157,7 +157,7 @@ def vector_episodes(
             plan[ep_seed] = task_id
             policies[k].reset(seed=ep_seed)
             slots[k] = {"t0": time.perf_counter(), "rec": {"task_id": task_id, "seed": ep_seed, "error": None},
-                        "episode": i, "actions": [], "total": 0.0, "invalid": 0, "steps": 0, "truncated": False,
+                        "episode": i, "actions": [], "env_actions": [], "total": 0.0, "invalid": 0, "steps": 0, "truncated": False,
                         "policy_time": 0.0, "format_errors": 0, "stats": {}, "info": {}}
         o, inf = vec.reset(seed=seeds, options={"task_plan": plan, "reset_mask": mask})
         obs = tuple(o)
@@ -171,7 +171,8 @@ def vector_episodes(
         rec.update(
             task_type=info.get("task_type", ""), success=bool(info.get("won", False)) and rec["error"] is None,
             score=float(info.get("score", 0.0)), steps=s["steps"], invalid_actions=s["invalid"],
-            truncated=bool(s["truncated"]), actions=s["actions"], wall_time_s=time.perf_counter() - s["t0"],
+            truncated=bool(s["truncated"]), actions=s["actions"], env_actions=s["env_actions"],
+            wall_time_s=time.perf_counter() - s["t0"],
             policy_time_s=s["policy_time"], format_errors=s["format_errors"], step_stats=s["stats"],
         )
         rec["return"] = s["total"]
@@ -210,6 +211,7 @@ def vector_episodes(
                     continue
                 infos[k] = info = _unbatch(inf, k)
                 s["actions"].append(actions[k])
+                s["env_actions"].append(info.get("action", actions[k]))
                 s["total"] += float(rewards[k])
                 s["steps"] += 1
                 s["invalid"] += int(bool(info.get("invalid_action", False)))

@@ -169,5 +169,10 @@ def test_cli_evaluate_smollm2_cot_two_short_episodes(tmp_path, path):
     recs = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
     assert len(recs) == 2 and all(r.get("error") is None for r in recs)
     assert all(r["steps"] == 2 for r in recs)
+    # what the simulator received (clean or None) beside the raw completions
+    assert all(len(r["env_actions"]) == 2 and r["env_actions"] != r["actions"] for r in recs)
+    summary = json.loads((out / "summary.json").read_text())
+    steps = sum(r["steps"] for r in recs)
+    assert summary["format_error_rate"] == sum(r["format_errors"] for r in recs) / steps
     config = json.loads((out / "config.json").read_text())
     assert config["policy"] == "hf:smollm2-135m" and config["make_env"]["mode"] == "cot"

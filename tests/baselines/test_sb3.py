@@ -45,3 +45,9 @@ def test_wrapper_passes_sb3_check_env():
     check_env(env)
     obs, _ = env.reset(seed=0)
     assert isinstance(env.observation_space, gym.spaces.Dict) and obs["action_mask"].dtype == np.int8
+
+
+def test_short_run_trains_exactly_its_timesteps(tmp_path):
+    cfg = SB3Config(total_timesteps=100, max_actions=8, dim=64, hidden=32, seed=0)  # n_steps 256 by default
+    res = train_sb3("scripted", cfg, tmp_path / "ppo", make_env=lambda: make_scripted(max_episode_steps=6))
+    assert res["timesteps"] == 100
