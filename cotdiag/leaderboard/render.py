@@ -7,8 +7,14 @@ column                           definition
 ================================ ==============================================================
 ``prompt success (%)``           episodes won in prompt mode / episodes, x100
 ``CoT success (%)``              the same in CoT mode
-``CoT advantage (pp)``           CoT success - prompt success, in percentage points (PAPER.md,
-                                 online CoT advantage)
+``prompt success 95% CI``       Wilson 95% interval of the prompt success, in percent
+                                 (:func:`cotdiag.stats.wilson_interval`)
+``CoT success 95% CI``          the same for CoT success
+``CoT advantage (pp)``           CoT success - prompt success, in percentage points
+                                 (docs/concepts.md, online CoT advantage; arXiv 2606.26935)
+``CoT advantage 95% CI (pp)``   Newcombe's hybrid score interval of that difference
+                                 (:func:`cotdiag.stats.newcombe_difference_interval`; it ignores
+                                 the pairing of the two modes' episodes, so it is conservative)
 ``revision rate (%)``            steps where the CoT action differs from the prompt action on the
                                  same state (``info["stats/revised"]`` summed, reported by
                                  policies that decode both modes) / CoT steps; ``—`` when not
@@ -18,6 +24,8 @@ column                           definition
 ``tokens/step``                  generated tokens (``stats/tokens``) / steps; ``—`` when not
                                  reported (non-LLM policies)
 ``latency (ms/step)``            time in ``policy.act`` / steps, in milliseconds
+``suite``                        the suite and its version (``name@vN``)
+``versions``                     the simulator packages' versions (``package version``, ...)
 ================================ ==============================================================
 """
 
@@ -31,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from cotdiag.leaderboard.store import ResultStore
+from cotdiag.stats import newcombe_difference_interval, wilson_interval
 
 #: (key, column title, format) of the table, in order.
 COLUMNS: list[tuple[str, str, str]] = [
@@ -40,18 +49,37 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("domain", "domain", "s"),
     ("episodes", "episodes (all modes)", "d"),
     ("prompt_success_pct", "prompt success (%)", ".1f"),
+    ("prompt_success_ci95", "prompt success 95% CI", "s"),
     ("cot_success_pct", "CoT success (%)", ".1f"),
+    ("cot_success_ci95", "CoT success 95% CI", "s"),
     ("cot_advantage_pp", "CoT advantage (pp)", "+.1f"),
+    ("cot_advantage_ci95_pp", "CoT advantage 95% CI (pp)", "s"),
     ("revision_rate_pct", "revision rate (%)", ".1f"),
     ("invalid_format_pct", "invalid format (% steps)", ".1f"),
     ("tokens_per_step", "tokens/step", ".1f"),
     ("latency_ms_per_step", "latency (ms/step)", ".2f"),
+    ("suite", "suite", "s"),
     ("versions", "versions", "s"),
 ]
 
 
 def _pct(num: float | None, den: float) -> float | None:
     return None if num is None or not den else 100.0 * num / den
+
+
+def _ci_text(lo: float, hi: float, signed: bool = False) -> str:
+    f = "+.1f" if signed else ".1f"
+    return f"[{format(100 * lo, f)}, {format(100 * hi, f)}]"
+
+
+def versions_text(versions: dict[str, Any]) -> str:
+    """``{"alfworld": "0.4.2", ...}`` -> ``"alfworld 0.4.2, ..."`` (packages not installed are left out).
+
+    Example:
+        >>> versions_text({"textworld": "1.7.0", "alfworld": "0.4.2", "scienceworld": None})
+        'alfworld 0.4.2, textworld 1.7.0'
+    """
+    return ", ".join(f"{k} {v}" for k, v in sorted(versions.items()) if v)
 
 
 def leaderboard_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,17 +95,24 @@ def leaderboard_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         tokens = [x["tokens"] for x in all_cells if x["tokens"] is not None]
         ps = _pct(p["successes"], p["episodes"]) if p else None
         cs = _pct(c["successes"], c["episodes"]) if c else None
+        versions = json.loads(all_cells[0]["versions"])
         rows.append({
             "policy": policy, "env_id": env_id, "split": split, "domain": domain,
             "episodes": sum(x["episodes"] for x in all_cells),
             "prompt_success_pct": ps, "cot_success_pct": cs,
+            "prompt_success_ci95": _ci_text(*wilson_interval(p["successes"], p["episodes"])) if p else None,
+            "cot_success_ci95": _ci_text(*wilson_interval(c["successes"], c["episodes"])) if c else None,
             "cot_advantage_pp": cs - ps if ps is not None and cs is not None else None,
+            "cot_advantage_ci95_pp": _ci_text(*newcombe_difference_interval(
+                p["successes"], p["episodes"], c["successes"], c["episodes"]), signed=True) if p and c else None,
             "revision_rate_pct": _pct(c["revised"], c["steps"]) if c else None,
             "invalid_format_pct": _pct(sum(x["format_errors"] for x in all_cells), steps),
             "tokens_per_step": sum(tokens) / steps if tokens and steps else None,
             "latency_ms_per_step": 1000.0 * sum(x["policy_time_s"] or 0.0 for x in all_cells) / steps if steps else None,
-            "versions": vhash,
-            "versions_detail": json.loads(all_cells[0]["versions"]),
+            "suite": all_cells[0]["suite"],
+            "versions": versions_text(versions),
+            "versions_hash": vhash,
+            "versions_detail": versions,
         })
     rows.sort(key=lambda r: (r["env_id"], r["domain"], r["split"], -(r["cot_success_pct"] or 0.0), r["policy"]))
     return rows
@@ -173,7 +208,7 @@ def to_html(rows: list[dict[str, Any]], *, title: str, plot: str | None, notes: 
             v = r[k]
             raw = "" if v is None else (str(v) if f == "s" else repr(float(v)))
             cls = "" if f == "s" else ' class="num"'
-            tip = f' title="{html.escape(json.dumps(r["versions_detail"]))}"' if k == "versions" else ""
+            tip = f' title="versions hash {html.escape(r["versions_hash"])}"' if k == "versions" else ""
             tds.append(f'<td{cls} data-value="{html.escape(raw)}"{tip}>{html.escape(_fmt(v, f))}</td>')
         body.append(f'<tr class="{r["domain"]}">{"".join(tds)}</tr>')
     summary = policy_summary(rows)
@@ -266,5 +301,7 @@ def render(out_dir: str | Path) -> dict[str, Path]:
     if has_plot:
         md += "\n![CoT advantage per policy](cot_advantage.png)\n"
     paths["markdown"].write_text(md)
-    paths["html"].write_text(to_html(rows, title="CoTDiag leaderboard", plot=plot.name if has_plot else None, notes=notes))
+    suites = sorted({r["suite"] for r in rows})
+    title = "CoTDiag leaderboard" + (f" ({', '.join(suites)})" if suites else "")
+    paths["html"].write_text(to_html(rows, title=title, plot=plot.name if has_plot else None, notes=notes))
     return paths

@@ -107,3 +107,20 @@ def test_html_table_sorts_in_chromium(board, tmp_path):
     t2.feed(dump_dom(f"{page.as_uri()}#sort=policy&dir=asc", tmp_path))
     names = [r[0] for r in t2.rows if r and len(r) == len(COLUMNS)]
     assert names == sorted(names)
+
+
+def test_rows_carry_intervals_suite_and_readable_versions(board):
+    from cotdiag.leaderboard.render import leaderboard_rows
+    from cotdiag.stats import newcombe_difference_interval, wilson_interval
+
+    with ResultStore(board / "leaderboard.sqlite") as st:
+        rows = leaderboard_rows(st.cells())
+    gamma = next(r for r in rows if r["policy"] == "gamma" and r["split"] == "seen")
+    lo, hi = wilson_interval(4, 4)
+    assert gamma["cot_success_ci95"] == f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+    lo, hi = newcombe_difference_interval(0, 4, 4, 4)
+    assert gamma["cot_advantage_ci95_pp"] == f"[{100 * lo:+.1f}, {100 * hi:+.1f}]" and lo > 0
+    assert gamma["versions"] == "v 1" and gamma["suite"]
+    md = render(board)["markdown"].read_text()
+    assert "CoT advantage 95% CI (pp)" in md and gamma["cot_advantage_ci95_pp"] in md
+    assert gamma["suite"] in render(board)["html"].read_text()
