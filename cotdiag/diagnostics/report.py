@@ -106,12 +106,15 @@ def render_markdown(report: dict[str, Any]) -> str:
     cks = report["checkpoints"]
     v = report.get("versions", {})
     data = report.get("data", {})
+    cfg = report.get("config", {})
     parts = [
         "# CoTDiag diagnose report\n",
         f"- model: `{display_path(report.get('model'))}`"
         + (f", checkpoints: `{display_path(report['checkpoints_dir'])}`" if report.get("checkpoints_dir") else ""),
         f"- env: `{report.get('env_id')}`, split: `{report.get('split')}`, seed: {report.get('seed')}",
-        f"- states: {data.get('n_states')} ({display_path(data.get('source'))})",
+        f"- held-out states available: {data.get('n_states')} ({display_path(data.get('source'))}); used (at most): "
+        f"offline {cfg.get('offline_states', '?')}, conflicting {cfg.get('conflict_states', '?')}, "
+        f"attribution {cfg.get('attribution_examples', '?')}; online episodes per mode: {cfg.get('online_episodes', '?')}",
         "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
         f"- created: {report.get('created')}\n",
         "Numbers: value [95% CI] n=items. Definitions: docs/concepts.md (arXiv 2606.26935); docstrings of "

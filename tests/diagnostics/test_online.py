@@ -78,7 +78,9 @@ def test_report_names_no_path_outside_the_repository():
     from cotdiag.diagnostics.report import build_report, render_markdown
 
     meta = {"model": "checkpoints of /tmp/abc/study/sft_k0", "checkpoints_dir": "/tmp/abc/study/sft_k0",
-            "env_id": "coin", "split": "s", "seed": 1, "data": {"n_states": 3, "source": "/tmp/abc/data_s"}}
+            "env_id": "coin", "split": "s", "seed": 1, "data": {"n_states": 3, "source": "/tmp/abc/data_s"},
+            "config": {"offline_states": 2, "conflict_states": 1, "attribution_examples": 1, "online_episodes": 0}}
     md = render_markdown(build_report(meta, [{"name": "final", "step": None, "offline": {}}]))
     assert "/tmp/" not in md and "PAPER.md" not in md
     assert "…/study/sft_k0" in md and "docs/concepts.md" in md
+    assert "available: 3" in md and "offline 2, conflicting 1" in md  # the header says what the tables use
