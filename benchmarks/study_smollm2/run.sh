@@ -21,14 +21,16 @@ ALF=(--env CoTDiag-ALFWorld-v0 --train-split train_id --eval-splits eval_id_task
 COMMON=(--model smollm2-135m --response-format cot --history-window 2)
 
 if [ "$MODE" = cpu-small ]; then
-  # Two SFT arms side by side, one core each. 160 expert episodes of train_id; 50 optimizer steps of
-  # 4 examples (lr 2e-4, about 380 tokens each), checkpoints 25 and 50; 24 offline states, 12
-  # conflicting states at three truncation fractions, 6 attribution examples and 2 online episodes per
-  # mode (12 steps) per checkpoint and split.
+  # Two SFT arms side by side, one core each. 160 expert episodes of train_id; 24 optimizer steps of
+  # 4 examples (lr 2e-4, about 380 tokens each; 96 of the 2,332 training states), checkpoints 12 and
+  # 24; 16 offline states, 10 conflicting states (swapped traces, fractions 0 and 1), 4 attribution
+  # examples and 2 online episodes per mode (8 steps) per checkpoint and split. Measured on 2 cores:
+  # one SFT step takes about 40 s per arm, so this is the most that fits in 90 minutes.
   export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-  SIZE=(--train-episodes 160 --heldout-episodes 16 --max-steps 50 --batch-size 4 --lr 2e-4 --save-steps 25
-        --max-length 640 --states 24 --conflict-states 12 --fractions 0,0.5,1 --attribution-examples 6
-        --online-episodes 2 --online-max-steps 12 --max-new-tokens 64 --batch-size-generate 8 --device cpu)
+  SIZE=(--train-episodes 160 --heldout-episodes 16 --max-steps 24 --batch-size 4 --lr 2e-4 --save-steps 12
+        --no-gradient-checkpointing --max-length 640 --states 16 --conflict-states 10 --fractions 0,1
+        --sources swap --attribution-examples 4 --online-episodes 2 --online-max-steps 8 --max-new-tokens 64
+        --batch-size-generate 8 --device cpu)
   $PY benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --stage data --out "$STUDY/alfworld"
   $PY benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --mask-ratios 0 --out "$STUDY/alfworld" &
   $PY benchmarks/study.py "${ALF[@]}" "${COMMON[@]}" "${SIZE[@]}" --mask-ratios 0.3 --out "$STUDY/alfworld" &
