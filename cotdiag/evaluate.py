@@ -181,7 +181,9 @@ def evaluate(
 
     Writes ``out_dir/config.json``, ``out_dir/episodes.jsonl`` (appended per finished episode) and
     ``out_dir/summary.json``. Re-running with the same arguments resumes: recorded episodes are
-    skipped, missing ones are played; asking for more episodes extends the run.
+    skipped, missing ones are played, failed ones (a record with an ``error``) are played again
+    (their old records move to ``out_dir/episodes.errors.jsonl``); asking for more episodes extends
+    the run.
 
     Args:
         env_id: a registered Gymnasium id (``"CoTDiag-ALFWorld-v0"``, ...).
@@ -229,6 +231,7 @@ def evaluate(
         "make_env": describe_factory(make_env),
     }
     log = EpisodeLog(out_dir, config, resumable_keys=("episodes",))
+    log.retry_errors()  # a failed episode (dead endpoint, crashed simulator) runs again on resume
     factory = make_env or (lambda **kw: gym.make(env_id, max_episode_steps=max_episode_steps, **kw))
     env = factory(**kwargs)
     try:

@@ -79,6 +79,31 @@ class EpisodeLog:
             tmp.write_bytes(fixed)
             os.replace(tmp, self.path)
 
+    def retry_errors(self) -> int:
+        """Set the records of failed episodes (non-null ``"error"``) aside so they run again.
+
+        They move to ``episodes.errors.jsonl`` (appended, so no traceback is lost) and leave
+        ``episodes.jsonl``; the file is rewritten atomically.
+
+        Returns:
+            The number of records set aside.
+        """
+        failed = [ep for ep, rec in self.records.items() if rec.get("error") is not None]
+        if not failed:
+            return 0
+        with open(self.run_dir / "episodes.errors.jsonl", "a", encoding="utf-8", errors="backslashreplace") as f:
+            for ep in sorted(failed):
+                f.write(json.dumps(self.records.pop(ep), ensure_ascii=False, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
+            for ep in sorted(self.records):
+                f.write(json.dumps(self.records[ep], ensure_ascii=False, sort_keys=True) + "\n")
+        os.replace(tmp, self.path)
+        logger.info("retrying %d failed episode(s) of %s", len(failed), self.path)
+        return len(failed)
+
     def done(self, episode: int) -> bool:
         """Whether episode ``episode`` already has a record."""
         return episode in self.records

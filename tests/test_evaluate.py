@@ -136,15 +136,27 @@ def test_cli_failed_episodes_exit_non_zero(tmp_path):
     from cotdiag.agents.registry import POLICY_FACTORIES, register_policy
 
     class Broken(RandomPolicy):
+        down = True
+
         def act(self, observation, info):
-            raise ConnectionError("endpoint down")
+            if Broken.down:
+                raise ConnectionError("endpoint down")
+            return super().act(observation, info)
 
     register_policy("broken", lambda arg, seed, **kw: Broken(seed=seed))
+    args = ["evaluate", "--env", ENV, "--split", "valid_seen", "--policy", "broken", "--episodes", "1",
+            "--max-steps", "2", "--out", str(tmp_path)]
     try:
-        res = CliRunner().invoke(app, ["evaluate", "--env", ENV, "--split", "valid_seen", "--policy", "broken",
-                                       "--episodes", "1", "--max-steps", "2", "--out", str(tmp_path)])
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 1
+        assert "1 of 1 episodes failed" in res.output
+        assert json.loads((tmp_path / "summary.json").read_text())["errors"] == 1
+        Broken.down = False  # the endpoint is back: the re-run retries the failed episode
+        res = CliRunner().invoke(app, args)
     finally:
         POLICY_FACTORIES.pop("broken")
-    assert res.exit_code == 1
-    assert "1 of 1 episodes failed" in res.output
-    assert json.loads((tmp_path / "summary.json").read_text())["errors"] == 1
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "summary.json").read_text())["errors"] == 0
+    assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 1
+    old = json.loads((tmp_path / "episodes.errors.jsonl").read_text())
+    assert "endpoint down" in old["error"]
