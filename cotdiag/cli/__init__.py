@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import logging
+from enum import Enum
 
 import typer
+
+
+class Mode(str, Enum):
+    """``--mode``: the study's two decoding modes (docs/concepts.md)."""
+
+    prompt = "prompt"
+    cot = "cot"
+
+
+class Backend(str, Enum):
+    """``--backend``: where episodes run."""
+
+    local = "local"
+    ray = "ray"
 
 app = typer.Typer(
     name="cotdiag",

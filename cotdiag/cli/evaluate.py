@@ -12,7 +12,7 @@ from rich.table import Table
 
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.agents.registry import make_policy
-from cotdiag.cli import app
+from cotdiag.cli import Backend, Mode, app
 from cotdiag.evaluate import evaluate as run_evaluate
 
 console = Console()
@@ -90,13 +90,13 @@ def evaluate(
     import_: list[str] = typer.Option(
         [], "--import", help="User module (dotted name or .py path) that registers envs/policies."
     ),
-    backend: str = typer.Option("local", help="Where episodes run: local | ray."),
+    backend: Backend = typer.Option(Backend.local, help="Where episodes run."),
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
     num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
     num_envs: int = typer.Option(
         1, "--num-envs", min=1, help="Local backend: episodes played at once on an async vector env (one process each)."
     ),
-    mode: str = typer.Option(None, help="LLM policies: prompt | cot, through the decoding wrapper (default: raw env)."),
+    mode: Mode = typer.Option(None, help="LLM policies: decode through the decoding wrapper (default: raw env)."),
     history_window: int = typer.Option(3, help="With --mode: past steps shown in the prompt (-1: all)."),
     history_keep_first: bool = typer.Option(True, help="With --mode: always show the episode's first observation."),
 ) -> None:
@@ -112,14 +112,12 @@ def evaluate(
     if mode is not None:
         from cotdiag.cli.demo import DecodedEnvFactory
 
-        if mode not in ("prompt", "cot"):
-            raise typer.BadParameter(f"expected --mode prompt or cot, got {mode!r}")
-        extra["make_env"] = DecodedEnvFactory(env, mode, None if history_window < 0 else history_window, max_steps,
+        extra["make_env"] = DecodedEnvFactory(env, mode.value, None if history_window < 0 else history_window, max_steps,
                                               history_keep_first)
     summary = run_with_progress(
         env, policy, out, split=split, episodes=episodes, seed=seed,
         max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg), policy_kwargs=_parse_kwargs(policy_kwarg),
-        backend=backend, ray_address=ray_address, num_workers=num_workers, num_envs=num_envs, **extra,
+        backend=backend.value, ray_address=ray_address, num_workers=num_workers, num_envs=num_envs, **extra,
     )
     if summary.get("errors"):
         console.print(f"[red]error:[/red] {summary['errors']} of {summary['episodes']} episodes failed "

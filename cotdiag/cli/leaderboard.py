@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cotdiag.cli import app
+from cotdiag.cli import Backend, app
 
 console = Console()
 leaderboard_app = typer.Typer(help="Compare policies on a pinned suite.", no_args_is_help=True)
@@ -24,7 +24,7 @@ def run(
     import_: list[str] = typer.Option(  # noqa: B008
         [], "--import", help="User module (dotted name or .py path) that registers envs/policies."
     ),
-    backend: str = typer.Option("local", help="Where episodes run: local | ray."),
+    backend: Backend = typer.Option(Backend.local, help="Where episodes run."),
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
     num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
 ) -> None:
@@ -48,7 +48,7 @@ def run(
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done)
 
-        statuses = run_leaderboard(the_suite, configs, out, backend=backend, ray_address=ray_address,
+        statuses = run_leaderboard(the_suite, configs, out, backend=backend.value, ray_address=ray_address,
                                    num_workers=num_workers, progress=progress)
     table = Table(title=f"suite {the_suite.name} v{the_suite.version}")
     for col in ("policy", "env", "split", "mode", "status", "episodes", "success rate", "reason"):
@@ -70,7 +70,7 @@ def _show(out: Path) -> None:
 
 
 @leaderboard_app.command("show")
-def show(out: Path = typer.Argument(..., help="Leaderboard directory.")) -> None:  # noqa: B008
+def show(out: Path = typer.Argument(..., metavar="OUT", help="Leaderboard directory.")) -> None:  # noqa: B008
     """Write OUT/leaderboard.md, OUT/leaderboard.html and OUT/cot_advantage.png and print the table."""
     if not (out / "leaderboard.sqlite").exists():
         console.print(f"[red]no leaderboard.sqlite in {out}[/red]")
