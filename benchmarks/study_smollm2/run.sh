@@ -67,3 +67,4 @@ for pair in $ENVS; do
   done
 done
 $PY benchmarks/study_summary.py "$DEST" --splits alfworld=eval_id_task_types,eval_ood_task_types
+$PY benchmarks/study_tables.py "$DEST" > /dev/null
