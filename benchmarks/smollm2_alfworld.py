@@ -73,8 +73,10 @@ def main() -> None:
                          "format_error_rate": format_error_rate(run) if mode != "-" else None,
                          "wall_s": time.perf_counter() - t})
             logging.info("%s", rows[-1])
+    from cotdiag.diagnostics.report import display_path
+
     result = {
-        "model": str(args.model), "env_id": ENV_ID, "episodes_per_cell": args.episodes,
+        "model": display_path(str(args.model)), "env_id": ENV_ID, "episodes_per_cell": args.episodes,
         "max_episode_steps": args.max_steps, "max_new_tokens": args.max_new_tokens, "seed": args.seed,
         "history": dcfg.history.to_dict(), "device": str(model.device), "dtype": str(model.dtype),
         "wall_s": time.perf_counter() - t0, "rows": rows,

@@ -61,6 +61,7 @@ for pair in $ENVS; do
     run=$(basename "$(dirname "$splitdir")") d="$DEST/$env/$run/$(basename "$splitdir")"
     mkdir -p "$d/records"
     cp "$splitdir"/report.json "$splitdir"/report.md "$d/"
+    sed -i "s#${STUDY}#\$STUDY#g" "$d/report.json" "$d/report.md"  # reports name no path outside the repo
     cp "$splitdir"/*.png "$d/" 2>/dev/null || true
     cp "$splitdir"/records/*.json "$d/records/"
     cp "$root/$run/"{train_log,action_mask}.json "$DEST/$env/$run/"
