@@ -22,16 +22,6 @@ from pathlib import Path
 ENV_ID = "CoTDiag-ALFWorld-v0"
 
 
-def format_error_rate(run_dir: Path) -> float | None:
-    """Format errors per step over ``run_dir/episodes.jsonl`` (``None`` without steps)."""
-    steps = errs = 0
-    for line in (run_dir / "episodes.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        steps += int(rec.get("steps", 0))
-        errs += int(rec.get("format_errors", 0) or 0)
-    return errs / steps if steps else None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="SFT output folder, checkpoint, hub id or smollm2-135m")
@@ -70,7 +60,7 @@ def main() -> None:
             rows.append({"policy": name, "mode": mode, "split": split, "episodes": s["episodes"],
                          "success_rate": s["success_rate"], "success_rate_ci95": s["success_rate_ci95"],
                          "mean_score": s["mean_score"], "mean_steps": s["mean_steps"], "errors": s["errors"],
-                         "format_error_rate": format_error_rate(run) if mode != "-" else None,
+                         "format_error_rate": s["format_error_rate"] if mode != "-" else None,
                          "wall_s": time.perf_counter() - t})
             logging.info("%s", rows[-1])
     from cotdiag.diagnostics.report import display_path

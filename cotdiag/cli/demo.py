@@ -115,21 +115,10 @@ def comparison_table(rows: list[dict[str, Any]]) -> Table:
             s = r[split]
             lo, hi = s["success_rate_ci95"]
             cells.append(f"{s['success_rate']:.2f} [{lo:.2f}, {hi:.2f}]")
-            cells.append("-" if s.get("format_error_rate") is None else f"{s['format_error_rate']:.2f}")
+            no_wrapper = r["mode"] == "-" or s.get("format_error_rate") is None
+            cells.append("-" if no_wrapper else f"{s['format_error_rate']:.2f}")
         table.add_row(*cells)
     return table
-
-
-def _format_error_rate(run_dir: Path) -> float | None:
-    p = run_dir / "episodes.jsonl"
-    if not p.is_file():
-        return None
-    steps = errs = 0
-    for line in p.read_text().splitlines():
-        rec = json.loads(line)
-        steps += int(rec.get("steps", 0))
-        errs += int(rec.get("format_errors", 0))
-    return errs / steps if steps else None
 
 
 def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
@@ -192,7 +181,6 @@ def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
             for split in EVAL_SPLITS:
                 run_dir = out / "eval" / f"sft_k{k:g}__{mode}__{split}"
                 row[split] = _evaluate(policy, run_dir, split, cfg, mode, f"SFT k={k:g} {mode}")
-                row[split]["format_error_rate"] = _format_error_rate(run_dir)
             rows.append(row)
         console.print(f"[dim]{time.perf_counter() - t0:.0f}s elapsed[/dim]")
     table = comparison_table(rows)
@@ -207,7 +195,8 @@ def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
                "results": [{"policy": r["policy"], "mode": r["mode"],
                             **{sp: {kk: r[sp][kk] for kk in ("episodes", "success_rate", "success_rate_ci95",
                                                               "mean_steps") if kk in r[sp]}
-                               | {"format_error_rate": r[sp].get("format_error_rate")} for sp in EVAL_SPLITS}}
+                               | {"format_error_rate": None if r["mode"] == "-" else r[sp].get("format_error_rate")}
+                               for sp in EVAL_SPLITS}}
                            for r in rows]}
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"total wall time {wall / 60:.1f} min; summary: {out / 'demo_summary.json'}")
