@@ -88,7 +88,7 @@ def env_findings(root: Path, env: str) -> dict[str, Any]:
                 "series": {k: [round(mean(r["offline"], k), 3) for _, r in cks]
                            for k in ("prompt_correct", "cot_correct", "consistent")}
                 | {f"revised_at_1_{src}": [round(sum(v) / max(len(v), 1), 3) for v in (revision(r, src) for _, r in cks)]
-                   for src in ("swap", "templated")},
+                   for src in ("swap", "templated") if any(revision(r, src) for _, r in cks)},  # sources that ran
                 "1_prompt_quality_rises": diff([float(r["prompt_correct"]) for r in f1], [float(r["prompt_correct"]) for r in f0], +1),
                 "2_cot_advantage_flat": diff([float(r["cot_correct"]) - float(r["prompt_correct"]) for r in f1],
                                              [float(r["cot_correct"]) - float(r["prompt_correct"]) for r in f0], 0),

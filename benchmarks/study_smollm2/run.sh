@@ -65,6 +65,7 @@ for pair in $ENVS; do
     cp "$splitdir"/*.png "$d/" 2>/dev/null || true
     cp "$splitdir"/records/*.json "$d/records/"
     cp "$root/$run/"{train_log,action_mask}.json "$DEST/$env/$run/"
+    sed -i "s#${STUDY}#\$STUDY#g" "$DEST/$env/$run/train_log.json"
   done
 done
 $PY benchmarks/study_summary.py "$DEST" --splits alfworld=eval_id_task_types,eval_ood_task_types
