@@ -18,6 +18,15 @@ from cotdiag.error import ResultsMismatchError
 logger = logging.getLogger(__name__)
 
 
+def _line(record: dict[str, Any]) -> str:
+    """One JSONL line; written with :func:`_open_text`, a lone surrogate becomes its JSON escape."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def _open_text(path: Path, mode: str):
+    return open(path, mode, encoding="utf-8", errors="backslashreplace")
+
+
 class EpisodeLog:
     """Append-only store of episode records keyed by ``episode`` (int index).
 
@@ -91,15 +100,14 @@ class EpisodeLog:
         failed = [ep for ep, rec in self.records.items() if rec.get("error") is not None]
         if not failed:
             return 0
-        with open(self.run_dir / "episodes.errors.jsonl", "a", encoding="utf-8", errors="backslashreplace") as f:
+        with _open_text(self.run_dir / "episodes.errors.jsonl", "a") as f:
             for ep in sorted(failed):
-                f.write(json.dumps(self.records.pop(ep), ensure_ascii=False, sort_keys=True) + "\n")
+                f.write(_line(self.records.pop(ep)))
             f.flush()
             os.fsync(f.fileno())
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
-            for ep in sorted(self.records):
-                f.write(json.dumps(self.records[ep], ensure_ascii=False, sort_keys=True) + "\n")
+        with _open_text(tmp, "w") as f:
+            f.writelines(_line(self.records[ep]) for ep in sorted(self.records))
         os.replace(tmp, self.path)
         logger.info("retrying %d failed episode(s) of %s", len(failed), self.path)
         return len(failed)
@@ -117,9 +125,8 @@ class EpisodeLog:
         ep = int(record["episode"])
         if ep in self.records:
             raise ValueError(f"episode {ep} is already recorded in {self.path}")
-        line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
-        with open(self.path, "a", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(line)
+        with _open_text(self.path, "a") as f:
+            f.write(_line(record))
             f.flush()
             os.fsync(f.fileno())
         self.records[ep] = record
