@@ -11,13 +11,17 @@ id                          entry point                                    max_e
 =========================== ============================================== ===================
 
 Constructor kwargs are passed through ``gym.make(id, **kwargs)``; see each class docstring.
+The passive env checker is :class:`cotdiag.envs.checker.TextEnvChecker` (the outermost wrapper).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from gymnasium.envs.registration import register, registry
 
 from cotdiag.envs.base import TaskSpec, TextEnv, Transition
+from cotdiag.envs.checker import CHECKER_SPEC
 from cotdiag.envs.info import INFO_KEYS, StepInfo
 from cotdiag.envs.spaces import UnicodeText
 
@@ -25,10 +29,27 @@ from cotdiag.envs.spaces import UnicodeText
 ENV_IDS: list[str] = []
 
 
-def _register(env_id: str, entry_point: str, max_episode_steps: int, **kwargs) -> None:
-    ENV_IDS.append(env_id)
+def register_text_env(env_id: str, entry_point: Any, max_episode_steps: int | None = None, **kwargs: Any) -> None:
+    """Register a text env with Gymnasium the way CoTDiag's own envs are (idempotent).
+
+    Same as ``gymnasium.register(env_id, entry_point, max_episode_steps, kwargs=kwargs)`` except
+    that the passive env checker is :class:`cotdiag.envs.checker.TextEnvChecker`, so a first
+    ``reset`` that raises (an unknown task id) leaves the env usable.
+
+    Args:
+        env_id: versioned id, e.g. ``"MySim-v0"``; an id already registered is left as it is.
+        entry_point: ``"module:Class"`` or a callable returning the env.
+        max_episode_steps: the ``TimeLimit`` of the registration (``None``: none).
+        **kwargs: default constructor kwargs.
+    """
     if env_id not in registry:
-        register(id=env_id, entry_point=entry_point, max_episode_steps=max_episode_steps, kwargs=kwargs)
+        register(id=env_id, entry_point=entry_point, max_episode_steps=max_episode_steps, kwargs=kwargs,
+                 disable_env_checker=True, additional_wrappers=(CHECKER_SPEC,))
+
+
+def _register(env_id: str, entry_point: str, max_episode_steps: int, **kwargs: Any) -> None:
+    ENV_IDS.append(env_id)
+    register_text_env(env_id, entry_point, max_episode_steps, **kwargs)
 
 
 _register("CoTDiag-ALFWorld-v0", "cotdiag.envs.alfworld:ALFWorldEnv", max_episode_steps=50)
@@ -36,4 +57,4 @@ _register("CoTDiag-ALFWorld-v0", "cotdiag.envs.alfworld:ALFWorldEnv", max_episod
 _register("CoTDiag-ScienceWorld-v0", "cotdiag.envs.scienceworld:ScienceWorldEnv", max_episode_steps=200)
 _register("CoTDiag-BFCL-v0", "cotdiag.envs.bfcl:BFCLEnv", max_episode_steps=100)
 
-__all__ = ["ENV_IDS", "INFO_KEYS", "StepInfo", "TaskSpec", "TextEnv", "Transition", "UnicodeText"]
+__all__ = ["ENV_IDS", "register_text_env", "INFO_KEYS", "StepInfo", "TaskSpec", "TextEnv", "Transition", "UnicodeText"]

@@ -14,9 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import gymnasium as gym
-
-from cotdiag.envs import TaskSpec, TextEnv, Transition
+from cotdiag.envs import TaskSpec, TextEnv, Transition, register_text_env
 from cotdiag.error import DependencyNotInstalled
 
 #: split -> (tw-make seeds, world size, quest length): the OOD split has longer quests in bigger worlds.
@@ -95,5 +93,4 @@ class TextWorldExampleEnv(TextEnv):
         super().close()
 
 
-if "TextWorldExample-v0" not in gym.registry:
-    gym.register("TextWorldExample-v0", entry_point=TextWorldExampleEnv, max_episode_steps=30)
+register_text_env("TextWorldExample-v0", entry_point=TextWorldExampleEnv, max_episode_steps=30)

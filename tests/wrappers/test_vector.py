@@ -6,15 +6,14 @@ import json
 
 import gymnasium as gym
 import pytest
-from gymnasium.envs.registration import register, registry
 
 from cotdiag.agents.random import RandomPolicy
+from cotdiag.envs import register_text_env
 from cotdiag.evaluate import evaluate
 from cotdiag.wrappers.decoding import DecodingModeWrapper
 
 SCRIPTED_ID = "CoTDiagTest-Scripted-v0"
-if SCRIPTED_ID not in registry:
-    register(id=SCRIPTED_ID, entry_point="cotdiag.testing:ScriptedTextEnv", max_episode_steps=6)
+register_text_env(SCRIPTED_ID, "cotdiag.testing:ScriptedTextEnv", max_episode_steps=6)
 
 UNICODE = "préchauffer le four ☕ \u0000 \U0001f916"
 
