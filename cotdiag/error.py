@@ -29,3 +29,10 @@ class ResultsMismatchError(CoTDiagError):
 
 class SimulatorError(CoTDiagError):
     """The simulator behind an env failed (e.g. ScienceWorld's JVM died); ``reset()`` recovers."""
+
+
+class UnknownTaskError(CoTDiagError, KeyError):
+    """A task id is not in the env's split (``reset(options={"task_id": ...})``)."""
+
+    def __str__(self) -> str:  # KeyError's str() would quote the whole message
+        return str(self.args[0]) if self.args else ""

@@ -208,7 +208,8 @@ def evaluate(
 
     Raises:
         cotdiag.error.ResultsMismatchError: ``out_dir`` holds a run with another configuration.
-        cotdiag.error.InvalidConfigError: ``backend`` is not ``"local"`` or ``"ray"``.
+        cotdiag.error.InvalidConfigError: ``backend`` is not ``"local"`` or ``"ray"``, or the env
+            constructor does not take ``env_kwargs``.
     """
     import json
 
@@ -233,7 +234,10 @@ def evaluate(
     log = EpisodeLog(out_dir, config, resumable_keys=("episodes",))
     log.retry_errors()  # a failed episode (dead endpoint, crashed simulator) runs again on resume
     factory = make_env or (lambda **kw: gym.make(env_id, max_episode_steps=max_episode_steps, **kw))
-    env = factory(**kwargs)
+    try:
+        env = factory(**kwargs)
+    except TypeError as e:  # an env kwarg the constructor does not take (--env-kwarg bogus=1)
+        raise InvalidConfigError(f"cannot make {env_id} with kwargs {kwargs}: {e}") from e
     try:
         plan = episode_plan(list(env.unwrapped.task_ids), episodes, seed)
         todo = [p for p in plan if not log.done(p[0])]

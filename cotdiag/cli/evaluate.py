@@ -81,14 +81,14 @@ def evaluate(
     episodes: int = typer.Option(10, min=1, help="Number of episodes."),
     seed: int = typer.Option(0, help="Base seed: episode i resets with seed+i."),
     out: Path = typer.Option(Path("runs/evaluate"), help="Run directory (resumes if it exists)."),
-    max_steps: int = typer.Option(None, help="Override the registration's max_episode_steps."),
-    env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="Extra env kwarg KEY=VALUE (JSON value)."),
+    max_steps: int = typer.Option(None, min=1, help="Override the registration's max_episode_steps."),
+    env_kwarg: list[str] = typer.Option([], "--env-kwarg", metavar="KEY=VALUE", help="Extra env kwarg KEY=VALUE (JSON value)."),
     policy_kwarg: list[str] = typer.Option(
-        [], "--policy-kwarg",
+        [], "--policy-kwarg", metavar="KEY=VALUE",
         help="Policy constructor kwarg KEY=VALUE (JSON value), e.g. api=chat for openai:, max_new_tokens=64 for hf:.",
     ),
     import_: list[str] = typer.Option(
-        [], "--import", help="User module (dotted name or .py path) that registers envs/policies."
+        [], "--import", metavar="MODULE", help="User module (dotted name or .py path) that registers envs/policies."
     ),
     backend: Backend = typer.Option(Backend.local, help="Where episodes run."),
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),

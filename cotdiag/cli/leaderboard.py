@@ -22,7 +22,7 @@ def run(
     policies: Path = typer.Option(..., help="Policies file (.toml, .json, .yaml)."),  # noqa: B008
     out: Path = typer.Option(Path("runs/leaderboard"), help="Leaderboard directory (resumes)."),  # noqa: B008
     import_: list[str] = typer.Option(  # noqa: B008
-        [], "--import", help="User module (dotted name or .py path) that registers envs/policies."
+        [], "--import", metavar="MODULE", help="User module (dotted name or .py path) that registers envs/policies."
     ),
     backend: Backend = typer.Option(Backend.local, help="Where episodes run."),
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),

@@ -23,7 +23,7 @@ from gymnasium.error import ResetNeeded
 
 from cotdiag.envs.info import StepInfo
 from cotdiag.envs.spaces import MAX_TEXT_LENGTH, UnicodeText
-from cotdiag.error import InvalidConfigError
+from cotdiag.error import InvalidConfigError, UnknownTaskError
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,8 @@ class TextEnv(gym.Env[str, str], abc.ABC):
             ``(observation, info)``; the observation contains the task description.
 
         Raises:
-            KeyError: ``options["task_id"]`` is not a task of this split.
+            cotdiag.error.UnknownTaskError: ``options["task_id"]`` is not a task of this split (a
+                ``KeyError``).
         """
         super().reset(seed=seed)
         options = options or {}
@@ -169,7 +170,7 @@ class TextEnv(gym.Env[str, str], abc.ABC):
             ids = self.task_ids
             task_id = ids[int(self.np_random.integers(len(ids)))]
         elif task_id not in set(self.task_ids):
-            raise KeyError(f"task_id {task_id!r} is not in split {self.split!r} of {type(self).__name__}")
+            raise UnknownTaskError(f"task_id {task_id!r} is not in split {self.split!r} of {type(self).__name__}")
         spec, tr = self._reset_task(task_id)
         self._spec_task = spec
         self._score = float(tr.score)

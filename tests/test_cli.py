@@ -1,0 +1,70 @@
+"""The command line at its edges: bad input is one line and a non-zero exit; help fits 80 columns."""
+
+from __future__ import annotations
+
+import pytest
+
+from cotdiag.cli import main
+
+ALF = ["evaluate", "--env", "CoTDiag-ALFWorld-v0", "--episodes", "1", "--max-steps", "1"]
+
+
+def _run(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (ALF + ["--split", "nope"], "InvalidConfigError: expected split in"),
+        (["evaluate", "--env", "Nope-v0", "--episodes", "1"], "NameNotFound: Environment `Nope` doesn't exist"),
+        (ALF + ["--env-kwarg", "bogus=1"], "InvalidConfigError: cannot make CoTDiag-ALFWorld-v0"),
+        (["leaderboard", "run", "--policies", "missing.toml"], "InvalidConfigError: cannot read policies file"),
+        (["leaderboard", "run", "--suite", "nosuch", "--policies", "POLICIES"], "expected a suite in"),
+    ],
+    ids=["split", "env-id", "env-kwarg", "policies-file", "suite"],
+)
+def test_user_error_is_one_line_and_exit_1(capsys, tmp_path, argv, expected):
+    policies = tmp_path / "p.toml"
+    policies.write_text('[[policies]]\nname = "expert"\nspec = "expert"\n')
+    argv = [str(policies) if a == "POLICIES" else a for a in argv] + ["--out", str(tmp_path / "out")]
+    code, err = _run(capsys, argv)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("cotdiag: error: ") and expected in lines[-1], err
+    assert "Traceback" not in err
+
+
+def test_out_is_a_file(capsys, tmp_path):
+    (tmp_path / "afile").write_text("")
+    code, err = _run(capsys, ALF + ["--split", "valid_seen", "--out", str(tmp_path / "afile")])
+    assert code == 1 and "cotdiag: error: FileExistsError" in err and "Traceback" not in err
+
+
+def test_missing_alfworld_data(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path / "nowhere"))
+    code, err = _run(capsys, ALF + ["--out", str(tmp_path / "out")])
+    assert code == 1 and "cotdiag: error: DataNotFoundError: no ALFWorld games" in err
+
+
+@pytest.mark.parametrize("argv", [ALF + ["--max-steps", "0"], ALF + ["--backend", "nope"]])
+def test_bad_option_value_is_a_usage_error(capsys, tmp_path, argv):
+    code, err = _run(capsys, argv + ["--out", str(tmp_path / "out")])
+    assert code == 2 and "Invalid value" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["train", "sft"], ["diagnose"], ["leaderboard", "run"]])
+def test_help_at_80_columns_keeps_every_option_name_whole(command):
+    from typer.testing import CliRunner
+
+    from cotdiag.cli import app
+
+    res = CliRunner().invoke(app, command + ["--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert res.exit_code == 0
+    assert "…" not in res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80
+    if command == ["evaluate"]:
+        assert "--history-keep-first / --no-history-keep-first" in res.output
+        assert "CoTDiag-ALFWorld-v0" in res.output
