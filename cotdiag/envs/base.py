@@ -21,6 +21,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.error import ResetNeeded
 
+from cotdiag.envs.actions import DEFAULT_NORMALIZATION, ActionNormalization
 from cotdiag.envs.info import StepInfo
 from cotdiag.envs.spaces import MAX_TEXT_LENGTH, UnicodeText
 from cotdiag.error import InvalidConfigError, UnknownTaskError
@@ -93,6 +94,8 @@ class TextEnv(gym.Env[str, str], abc.ABC):
     metadata: dict[str, Any] = {"render_modes": ["ansi", "human"]}
     #: Splits the subclass supports (checked in ``__init__``).
     splits: tuple[str, ...] = ()
+    #: How agents' action strings are normalized for this env (see :mod:`cotdiag.envs.actions`).
+    action_normalization: ActionNormalization = DEFAULT_NORMALIZATION
 
     def __init__(
         self,

@@ -33,17 +33,9 @@ Only ``ok`` is a well-formed response; every other status is a *format error*. T
 extraction (used by the ``pass_through`` policy of the decoding wrapper), for ``empty`` and
 ``too_long`` it is ``None``.
 
-Action normalization (:class:`ActionNormalization`): surrounding whitespace is stripped, runs of
-internal whitespace become one space (``collapse_whitespace``), and the action is lower-cased only
-when the environment declares case-insensitive matching (``lowercase``). Environments declare it
-with a class attribute ``action_normalization``; :func:`normalization_for` reads it (default:
-strip + collapse, case kept). Per environment:
-
-* ALFWorld: the TextWorld engine strips the command and matches it exactly, case-sensitive, against
-  the admissible commands, so the default applies (internal whitespace collapsing only ever turns a
-  non-matching command into a matching one: no admissible ALFWorld command has double spaces).
-* ScienceWorld and BFCL declare their own (BFCL calls carry string arguments whose whitespace is
-  significant, so it should set ``collapse_whitespace=False``).
+Action normalization (:class:`~cotdiag.envs.actions.ActionNormalization`, declared by each env as
+``action_normalization``; see :mod:`cotdiag.envs.actions` for what each env declares and why) is
+applied to the extracted action; :func:`normalization_for` reads it.
 
 Trailing text after ``</action>`` is ignored in CoT mode (models often add an end-of-turn marker);
 in prompt mode it counts as reasoning (``reasoning_in_prompt_mode``).
@@ -51,10 +43,9 @@ in prompt mode it counts as reasoning (``reasoning_in_prompt_mode``).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from cotdiag.envs.actions import DEFAULT_NORMALIZATION, ActionNormalization
 from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
 
 #: The parse statuses, in the order they are checked (``"ok"`` last).
@@ -72,45 +63,6 @@ MODES: tuple[str, ...] = ("prompt", "cot")
 #: Default maximum completion length in characters.
 MAX_RESPONSE_LENGTH = 32_768
 
-_WS = re.compile(r"\s+")
-
-
-@dataclass(frozen=True)
-class ActionNormalization:
-    """How an action string is normalized before it reaches the simulator or is compared.
-
-    Attributes:
-        strip: remove surrounding whitespace.
-        collapse_whitespace: replace every run of whitespace by one space.
-        lowercase: lower-case the action (only for simulators that match case-insensitively).
-    """
-
-    strip: bool = True
-    collapse_whitespace: bool = True
-    lowercase: bool = False
-
-    def __call__(self, action: str) -> str:
-        """Return the normalized ``action``.
-
-        Example:
-            >>> ActionNormalization()("  go to   desk 1\\n")
-            'go to desk 1'
-            >>> ActionNormalization(lowercase=True)("Go To Desk 1")
-            'go to desk 1'
-        """
-        if self.collapse_whitespace:
-            action = _WS.sub(" ", action)
-        if self.strip:
-            action = action.strip()
-        if self.lowercase:
-            action = action.lower()
-        return action
-
-
-#: Strip + collapse whitespace, case kept (ALFWorld, and any env that declares nothing).
-DEFAULT_NORMALIZATION = ActionNormalization()
-
-
 def normalization_for(env: Any) -> ActionNormalization:
     """The :class:`ActionNormalization` an env declares (``env.unwrapped.action_normalization``).
 
@@ -123,7 +75,7 @@ def normalization_for(env: Any) -> ActionNormalization:
     Raises:
         TypeError: the env declares something that is not an :class:`ActionNormalization`.
     """
-    norm = getattr(getattr(env, "unwrapped", env), "action_normalization", None)
+    norm = getattr(getattr(env, "unwrapped", env), "action_normalization", None)  # TextEnv declares one
     if norm is None:
         return DEFAULT_NORMALIZATION
     if not isinstance(norm, ActionNormalization):

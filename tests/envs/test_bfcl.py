@@ -307,3 +307,32 @@ def test_perturbed_verdicts_equal_official_verdicts():
     assert sum(r["cases"] for r in by.values()) >= 60
     for category in MULTI_TURN_CATEGORIES:
         assert by[category]["cases"] > 0
+
+
+def test_string_arguments_keep_their_whitespace_through_the_decoding_wrapper():
+    from cotdiag.wrappers.decoding import DecodingModeWrapper
+
+    env = DecodingModeWrapper(gym.make(ENV_ID, split="multi_turn_base"), "prompt")
+    env.reset(options={"task_id": "multi_turn_base_0"})
+    env.step("touch(file_name='notes.txt')</action>")
+    call = "echo(content='a  b\\n\\t c', file_name='notes.txt')"
+    _, _, _, _, info = env.step(f"  {call}\n</action>")
+    assert info["parse_status"] == "ok" and info["action"] == call  # stripped, not collapsed
+    obs, *_ = env.step("cat(file_name='notes.txt')</action>")
+    assert "a  b\\n\\t c" in obs
+    env.close()
+
+
+def test_making_a_single_turn_env_imports_the_ast_checker_off_the_step_path():
+    import sys
+
+    from cotdiag.envs.bfcl import scoring
+
+    env = gym.make(ENV_ID, split="simple_python")
+    thread = scoring._warm_thread
+    assert thread is not None and thread.name == "bfcl-checker-import"
+    thread.join(timeout=120)
+    assert scoring.AST_CHECKER_MODULE in sys.modules
+    obs, info = env.reset(seed=0)
+    assert env.step(info["expert_action"])[4]["won"]
+    env.close()

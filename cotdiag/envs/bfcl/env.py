@@ -6,12 +6,13 @@ import json
 import logging
 from typing import Any
 
+from cotdiag.envs.actions import ActionNormalization
 from cotdiag.envs.base import TaskSpec, TextEnv, Transition
 from cotdiag.envs.bfcl.calls import END_OF_TURN, Call, CallSyntaxError, calls_to_string, parse_calls
-from cotdiag.envs.bfcl.data import SPLITS, get_entry, is_multi_turn, list_task_ids
+from cotdiag.envs.bfcl.data import AST_CATEGORIES, SPLITS, get_entry, is_multi_turn, list_task_ids
 from cotdiag.envs.bfcl.executor import APISession, InvalidCallError
 from cotdiag.envs.bfcl.expert import single_turn_expert
-from cotdiag.envs.bfcl.scoring import MultiTurnJudge, score_single_turn
+from cotdiag.envs.bfcl.scoring import MultiTurnJudge, score_single_turn, warm_up_ast_checker
 from cotdiag.error import InvalidConfigError
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class BFCLEnv(TextEnv):
     ## Action Space
     :class:`~cotdiag.envs.spaces.UnicodeText`: Python call syntax as BFCL's prompt mode uses, one
     call ``cd(folder='docs')`` or a list ``[cd(folder='docs'), ls(a=True)]``, with keyword arguments
-    whose values are literals (see :mod:`cotdiag.envs.bfcl.calls`). The end-of-turn action is
+    whose values are literals (see :mod:`cotdiag.envs.bfcl.calls`). Agents' actions are only
+    stripped of surrounding whitespace (``action_normalization``): string arguments keep theirs. The end-of-turn action is
     ``"[]"`` (:data:`~cotdiag.envs.bfcl.calls.END_OF_TURN`): it hands over to the next user turn,
     and ends the episode after the last one. Multi-turn: an action that does not parse, uses
     non-literal or positional arguments, or names a function that may not run (not declared by the
@@ -115,6 +117,8 @@ class BFCLEnv(TextEnv):
     """
 
     splits = tuple(SPLITS)
+    #: Strip only: string arguments keep their whitespace (``echo(content='a  b\n c')``).
+    action_normalization = ActionNormalization(collapse_whitespace=False)
 
     def __init__(
         self, split: str = "in_domain", *, max_steps_per_turn: int = BFCL_MAX_STEPS_PER_TURN, **kwargs: Any
@@ -123,6 +127,8 @@ class BFCLEnv(TextEnv):
         if not isinstance(max_steps_per_turn, int) or max_steps_per_turn < 1:
             raise InvalidConfigError(f"expected max_steps_per_turn >= 1, got {max_steps_per_turn!r}")
         self.max_steps_per_turn = max_steps_per_turn
+        if any(c in AST_CATEGORIES for c in SPLITS.get(split, (split,))):
+            warm_up_ast_checker()  # about 6 s of imports, off the first step's path
         self._category = ""
         self._entry: dict[str, Any] = {}
         self._ground_truth: Any = None

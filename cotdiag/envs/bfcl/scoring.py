@@ -23,6 +23,8 @@ both decoders give the same ``[{name: {param: value}}]``.
 from __future__ import annotations
 
 import copy
+import importlib
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +51,30 @@ class Verdict:
     valid: bool
     error: str = ""
     error_type: str = ""
+
+
+#: The official AST checker module: importing it imports every model handler of bfcl-eval (its
+#: ``model_config``), about 6 s of CPU, which used to land on an episode's first step.
+AST_CHECKER_MODULE = "bfcl_eval.eval_checker.ast_eval.ast_checker"
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
+
+
+def warm_up_ast_checker() -> threading.Thread:
+    """Start importing BFCL's AST checker in a daemon thread (once per process) and return it.
+
+    The env calls it when its split has single-turn entries, so the import overlaps with whatever
+    the caller does next (loading a model, resetting) instead of stalling the first scored step;
+    a step that needs the checker before the thread is done waits on Python's import lock.
+    """
+    global _warm_thread
+    with _warm_lock:
+        if _warm_thread is None:
+            _warm_thread = threading.Thread(
+                target=importlib.import_module, args=(AST_CHECKER_MODULE,), name="bfcl-checker-import", daemon=True
+            )
+            _warm_thread.start()
+        return _warm_thread
 
 
 def score_single_turn(category: str, entry: dict[str, Any], ground_truth: Any, answer: str) -> tuple[Verdict, bool]:
