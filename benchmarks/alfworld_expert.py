@@ -1,6 +1,6 @@
 """How often does the (fixed) handcoded expert win? Every game of valid_seen, valid_unseen, train.
 
-Runs ``cotdiag.evaluate.evaluate`` with the expert policy and a 200-step budget on every game of
+Runs ``cotdiag.rollout.evaluate`` with the expert policy and a 200-step budget on every game of
 each split (resumable: records go to ``runs/bench/alfworld_expert/<split>/episodes.jsonl``) and
 writes ``benchmarks/results/alfworld_expert.json``: wins, games, failures, step distribution.
 
@@ -19,7 +19,7 @@ import numpy as np
 import cotdiag  # noqa: F401
 from cotdiag.agents import ExpertPolicy
 from cotdiag.envs.alfworld.data import list_games
-from cotdiag.evaluate import evaluate
+from cotdiag.rollout import evaluate
 
 RESULTS = Path(__file__).parent / "results" / "alfworld_expert.json"
 

@@ -1,4 +1,4 @@
-"""Local vs Ray backend throughput of ``cotdiag.evaluate.evaluate`` on this machine's CPUs.
+"""Local vs Ray backend throughput of ``cotdiag.rollout.evaluate`` on this machine's CPUs.
 
 Two workloads, each played by both backends on the same episode plan (same seeds):
 
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import cotdiag  # noqa: F401
 from cotdiag.agents.registry import make_policy
-from cotdiag.distributed import init_ray
-from cotdiag.evaluate import evaluate
 from cotdiag.plugins import import_user_module
+from cotdiag.rollout import evaluate
+from cotdiag.rollout.ray import init_ray
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "ray.json"
@@ -93,7 +93,7 @@ def main() -> int:
                 "speedup_cold": round(local_cold["wall_s"] / cold["wall_s"], 3),
             }
             print(name, json.dumps(result["workloads"][name]))
-    from cotdiag.distributed import shutdown_pool
+    from cotdiag.rollout.ray import shutdown_pool
 
     shutdown_pool()
     ray.shutdown()

@@ -3,7 +3,7 @@
 For each split (default ``valid_seen`` and ``valid_unseen``) the same episode plan (task ids and
 reset seeds) is played by the random policy, the expert, and the model in prompt and CoT mode
 through the decoding wrapper with the history settings of the model's training data. Records go to
-``--runs`` (resumable: ``cotdiag.evaluate.evaluate``); the summary with Wilson 95% CIs, mean steps
+``--runs`` (resumable: ``cotdiag.rollout.evaluate``); the summary with Wilson 95% CIs, mean steps
 and the format-error rate (format errors per step) is written to ``--out``.
 
 Example (after ``benchmarks/study_smollm2/run.sh --cpu-small``):
@@ -40,8 +40,8 @@ def main() -> None:
     import cotdiag  # noqa: F401
     from cotdiag.agents import ExpertPolicy, HFPolicy, RandomPolicy
     from cotdiag.baselines.data import DataConfig, load_data_meta
-    from cotdiag.cli.demo import DecodedEnvFactory
-    from cotdiag.evaluate import evaluate
+    from cotdiag.rollout import evaluate
+    from cotdiag.rollout.factory import DecodedEnvFactory
 
     dcfg = DataConfig.from_meta(load_data_meta(args.data).get("config"))
     model = HFPolicy(args.model, max_new_tokens=args.max_new_tokens, seed=args.seed, device=args.device)

@@ -1,7 +1,7 @@
 """Steps per second of async vectorized ALFWorld rollouts with the expert policy, N = 1, 2, 4.
 
-Plays the same planned episodes (``cotdiag.evaluate.episode_plan`` over ``valid_unseen``) with
-``cotdiag.wrappers.vector.vector_episodes`` on an ``AsyncVectorEnv`` of N processes, and times the
+Plays the same planned episodes (``cotdiag.rollout.episode_plan`` over ``valid_unseen``) with
+``cotdiag.rollout.vector_episodes`` on an ``AsyncVectorEnv`` of N processes, and times the
 whole run (process start, resets and steps). ``steps/s`` = env steps / wall seconds;
 ``speedup_nK`` = steps/s at N=K over steps/s at N=1. Writes ``benchmarks/results/vector.json``.
 
@@ -20,8 +20,7 @@ from pathlib import Path
 import cotdiag  # noqa: F401
 from cotdiag.agents import ExpertPolicy
 from cotdiag.envs.alfworld.data import list_games
-from cotdiag.evaluate import episode_plan
-from cotdiag.wrappers.vector import vector_episodes
+from cotdiag.rollout import episode_plan, vector_episodes
 
 RESULTS = Path(__file__).parent / "results" / "vector.json"
 

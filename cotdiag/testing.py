@@ -15,6 +15,7 @@ from gymnasium.utils.env_checker import check_env
 
 from cotdiag.envs.base import TaskSpec, TextEnv, Transition
 from cotdiag.envs.info import missing_info_keys
+from cotdiag.error import SimulatorError
 
 
 class ContractError(AssertionError):
@@ -187,3 +188,54 @@ def make_scripted(max_episode_steps: int | None = 10, **kwargs: Any) -> gym.Env:
     """:class:`ScriptedTextEnv` wrapped in ``TimeLimit`` as ``gym.make`` would (``None``: unwrapped)."""
     env = ScriptedTextEnv(**kwargs)
     return gym.wrappers.TimeLimit(env, max_episode_steps) if max_episode_steps else env
+
+
+class FailingTextEnv(ScriptedTextEnv):
+    """:class:`ScriptedTextEnv` with broken tasks, to test how runs record env errors.
+
+    ``task/1`` cannot be started (``reset`` raises :class:`~cotdiag.error.SimulatorError`) and
+    ``task/2`` fails at its second step (``step`` raises it); ``task/0`` works.
+    """
+
+    def _reset_task(self, task_id: str) -> tuple[TaskSpec, Transition]:
+        if task_id == "task/1":
+            raise SimulatorError("task/1 failed to load")
+        self._steps = 0
+        return super()._reset_task(task_id)
+
+    def _step_task(self, action: str) -> Transition:
+        self._steps += 1
+        if self._spec_task is not None and self._spec_task.task_id == "task/2" and self._steps == 2:
+            raise SimulatorError("the simulator died on task/2")
+        return super()._step_task(action)
+
+
+def make_failing(max_episode_steps: int | None = 10, **kwargs: Any) -> gym.Env:
+    """:class:`FailingTextEnv` in ``TimeLimit`` (a picklable ``make_env`` for every backend)."""
+    env = FailingTextEnv(**kwargs)
+    return gym.wrappers.TimeLimit(env, max_episode_steps) if max_episode_steps else env
+
+
+class FailingExpertPolicy:
+    """The expert (``info["expert_action"]``), except in episodes reset with a seed in ``fail_seeds``,
+    where :meth:`act` raises ``ConnectionError`` (a dead endpoint); to test how runs record policy errors.
+
+    Args:
+        fail_seeds: the reset seeds of the episodes whose every ``act`` raises.
+    """
+
+    name = "failing-expert"
+
+    def __init__(self, fail_seeds: tuple[int, ...] = (3,)) -> None:
+        self.fail_seeds = tuple(fail_seeds)
+        self.broken = False
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start an episode (it fails when ``seed`` is in ``fail_seeds``)."""
+        self.broken = seed in self.fail_seeds
+
+    def act(self, observation: str, info: dict[str, Any]) -> str:
+        """The expert action, or ``ConnectionError`` in a failing episode."""
+        if self.broken:
+            raise ConnectionError("endpoint down")
+        return info["expert_action"]

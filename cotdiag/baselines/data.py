@@ -183,7 +183,7 @@ def build_dataset(
     """Run the expert on ``episodes`` episodes of ``env_id`` and return the successful steps.
 
     Episode ``i`` plays task ``perm[i % n_tasks]`` with ``reset(seed=seed + i)``, the plan of
-    :func:`cotdiag.evaluate.episode_plan`, so a dataset covers the split before repeating a task.
+    :func:`cotdiag.rollout.episode_plan`, so a dataset covers the split before repeating a task.
 
     Args:
         env_id: registered env id (any CoTDiag env with an expert).
@@ -206,7 +206,7 @@ def build_dataset(
     import gymnasium as gym
     from datasets import Dataset
 
-    from cotdiag.evaluate import episode_plan
+    from cotdiag.rollout import episode_plan
 
     if episodes < 1:
         raise InvalidConfigError(f"expected episodes >= 1, got {episodes}")

@@ -1,14 +1,14 @@
-"""The ``cotdiag`` command line (typer). Subcommands live in sibling modules."""
+"""The ``cotdiag`` command line: the typer app (:mod:`.app`), its commands, and the console entry point."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from enum import Enum
 
 import gymnasium
 import typer
 
+from cotdiag.cli.app import Backend, Mode, app
 from cotdiag.error import CoTDiagError
 
 logger = logging.getLogger(__name__)
@@ -18,44 +18,9 @@ logger = logging.getLogger(__name__)
 #: ``gymnasium.error.Error`` an unknown env id.
 USER_ERRORS: tuple[type[BaseException], ...] = (CoTDiagError, gymnasium.error.Error, OSError)
 
-
-class Mode(str, Enum):
-    """``--mode``: the study's two decoding modes (docs/concepts.md)."""
-
-    prompt = "prompt"
-    cot = "cot"
+__all__ = ["USER_ERRORS", "Backend", "Mode", "app", "main", "one_line"]
 
 
-class Backend(str, Enum):
-    """``--backend``: where episodes run."""
-
-    local = "local"
-    ray = "ray"
-
-app = typer.Typer(
-    name="cotdiag",
-    help="CoTDiag: where do chain-of-thought training gains land in LLM agents?",
-    no_args_is_help=True,
-    add_completion=False,
-    # Click's plain help wraps long option names and defaults at any width; rich's panels cut them
-    # at 80 columns ("--history-keep-f…", "CoTDiag-ALFWorl…").
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-)
-
-
-@app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-from cotdiag.cli import diagnose as _diagnose  # noqa: E402,F401  (registers commands)
-from cotdiag.cli import evaluate as _evaluate  # noqa: E402,F401  (registers commands)
-from cotdiag.cli import leaderboard as _leaderboard  # noqa: E402,F401  (registers commands)
-from cotdiag.cli import train as _train  # noqa: E402,F401  (registers commands)
 
 
 def one_line(error: BaseException) -> str:

@@ -22,6 +22,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cotdiag.rollout.factory import DecodedEnvFactory
+
 console = Console()
 ENV_ID = "CoTDiag-ALFWorld-v0"
 EVAL_SPLITS = ("valid_seen", "valid_unseen")
@@ -64,33 +66,9 @@ class DemoConfig:
     torch_threads: int = 1
 
 
-@dataclass
-class DecodedEnvFactory:
-    """``make_env(**kwargs)`` for :func:`cotdiag.evaluate.evaluate`: ``gym.make`` then, when ``mode``
-    is set, :class:`~cotdiag.wrappers.DecodingModeWrapper` with a history of ``history_window`` steps
-    (``None``: all), the settings :func:`cotdiag.baselines.data.build_dataset` rendered with."""
-
-    env_id: str
-    mode: str | None = None
-    history_window: int | None = 3
-    max_episode_steps: int | None = None
-    history_keep_first: bool = True
-
-    def __call__(self, **kwargs: Any) -> Any:
-        import gymnasium as gym
-
-        from cotdiag.wrappers import DecodingModeWrapper, HistoryConfig
-
-        env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kwargs)
-        if self.mode is None:
-            return env
-        history = HistoryConfig(window=self.history_window, keep_first=self.history_keep_first)
-        return DecodingModeWrapper(env, mode=self.mode, history=history)
-
-
 def _evaluate(policy: Any, out: Path, split: str, cfg: DemoConfig, mode: str | None, label: str) -> dict:
     from cotdiag.cli.train import progress_bar
-    from cotdiag.evaluate import evaluate
+    from cotdiag.rollout import evaluate
 
     make_env = DecodedEnvFactory(ENV_ID, mode, cfg.history_window, cfg.eval_max_steps)
 

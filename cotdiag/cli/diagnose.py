@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 import cotdiag  # noqa: F401  (registers envs)
-from cotdiag.cli import app
+from cotdiag.cli.app import app
 
 console = Console()
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from rich.table import Table
 
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.agents.registry import make_policy
-from cotdiag.cli import Backend, Mode, app
-from cotdiag.evaluate import evaluate as run_evaluate
+from cotdiag.cli.app import Backend, Mode, app
+from cotdiag.rollout import evaluate as run_evaluate
 
 console = Console()
 #: Policy kinds that produce free text and so need the decoding wrapper (``--mode``).
@@ -110,7 +110,7 @@ def evaluate(
             f"an LLM policy ({policy}) needs --mode prompt or --mode cot: without the decoding wrapper it gets "
             "the raw observation with no instructions and its whole completion would be sent as the action")
     if mode is not None:
-        from cotdiag.cli.demo import DecodedEnvFactory
+        from cotdiag.rollout.factory import DecodedEnvFactory
 
         extra["make_env"] = DecodedEnvFactory(env, mode.value, None if history_window < 0 else history_window, max_steps,
                                               history_keep_first)

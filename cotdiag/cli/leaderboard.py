@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cotdiag.cli import Backend, app
+from cotdiag.cli.app import Backend, app
 
 console = Console()
 leaderboard_app = typer.Typer(help="Compare policies on a pinned suite.", no_args_is_help=True)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import cotdiag  # noqa: F401  (registers envs)
-from cotdiag.cli import app
+from cotdiag.cli.app import app
 
 console = Console()
 train_app = typer.Typer(help="Train baselines: SFT (reduced action supervision), GRPO, SB3 PPO.",

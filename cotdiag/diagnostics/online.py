@@ -3,7 +3,7 @@
 Source: PAPER.md, "Two decoding modes on the same decision state" (CoT advantage measured online as
 the episode-success gap when each mode acts in the environment on unseen tasks).
 
-Both modes play the plan of :func:`cotdiag.evaluate.episode_plan` (same task ids, same reset
+Both modes play the plan of :func:`cotdiag.rollout.episode_plan` (same task ids, same reset
 seeds), so the comparison is paired per episode.
 """
 
@@ -18,7 +18,7 @@ import gymnasium as gym
 from cotdiag.agents.base import Policy
 from cotdiag.diagnostics.common import mean_ci, paired_difference, proportion
 from cotdiag.error import InvalidConfigError
-from cotdiag.evaluate import episode_plan, run_episode
+from cotdiag.rollout import episode_plan, run_episode
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def run_online(
         progress: ``progress(done, total)`` after each episode.
 
     Returns:
-        ``{mode: [episode record of cotdiag.evaluate.run_episode, ...]}``, records in plan order.
+        ``{mode: [episode record of cotdiag.rollout.run_episode, ...]}``, records in plan order.
 
     Raises:
         InvalidConfigError: ``task_ids`` is given and empty.

@@ -11,7 +11,7 @@ Usage::
     cotdiag leaderboard run --suite default --policies policies.toml --out runs/board [--backend ray]
     cotdiag leaderboard show runs/board      # runs/board/leaderboard.{md,html}, cot_advantage.png
 
-Per-step numbers come from the episode records of :func:`cotdiag.evaluate.run_episode`: format
+Per-step numbers come from the episode records of :func:`cotdiag.rollout.run_episode`: format
 errors from ``info["parse_status"]`` (the decoding wrapper), latency from the time spent in
 ``policy.act``, and tokens / revisions from ``"stats/tokens"`` and ``"stats/revised"`` entries that
 a policy reports in ``policy.last_stats`` (or a wrapper in ``info``) at each step.

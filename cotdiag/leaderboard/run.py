@@ -7,7 +7,7 @@ Layout of the output directory::
         config.json  episodes.jsonl  summary.json
     DIR/status.json                             what ran, what was skipped and why
 
-Each cell is a plain :func:`cotdiag.evaluate.evaluate` run, so a killed leaderboard resumes every
+Each cell is a plain :func:`cotdiag.rollout.evaluate` run, so a killed leaderboard resumes every
 cell from its JSONL with no lost and no duplicated episode. The run directory name holds the hash
 of the environment versions and of the suite entry, so a result from another simulator version or
 suite version goes to another directory and another index cell.
@@ -31,10 +31,11 @@ import gymnasium as gym
 from cotdiag.agents.base import BasePolicy, Policy
 from cotdiag.agents.registry import make_policy
 from cotdiag.error import CoTDiagError
-from cotdiag.evaluate import evaluate
 from cotdiag.leaderboard.policies import PolicyConfig
 from cotdiag.leaderboard.store import ResultStore, env_versions, versions_hash
 from cotdiag.leaderboard.suite import Suite, SuiteEntry
+from cotdiag.rollout import evaluate
+from cotdiag.rollout.factory import DecodedEnvFactory
 
 logger = logging.getLogger(__name__)
 
@@ -84,24 +85,6 @@ class ActionResponder(BasePolicy):
         return self.fmt.cot_response("", action)
 
 
-@dataclass(frozen=True)
-class ModeEnvFactory:
-    """``make_env`` for :func:`cotdiag.evaluate.evaluate`: the env inside ``DecodingModeWrapper(mode)``.
-
-    A picklable class (not a closure) so the Ray backend can ship it to its actors.
-    """
-
-    env_id: str
-    mode: str
-    max_episode_steps: int
-
-    def __call__(self, **kwargs: Any) -> gym.Env:
-        from cotdiag.wrappers.decoding import DecodingModeWrapper
-
-        env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kwargs)
-        return DecodingModeWrapper(env, mode=self.mode)
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
 
@@ -138,7 +121,7 @@ def run_leaderboard(
         suite: the suite (see :func:`cotdiag.leaderboard.suite.get_suite`).
         policies: the policies (see :func:`cotdiag.leaderboard.policies.load_policies`).
         out_dir: leaderboard directory (created; re-running resumes).
-        backend, ray_address, num_workers: see :func:`cotdiag.evaluate.evaluate`.
+        backend, ray_address, num_workers: see :func:`cotdiag.rollout.evaluate`.
         progress: ``progress(cell_label, done, total)`` after each episode.
 
     Returns:
@@ -150,7 +133,7 @@ def run_leaderboard(
     statuses: list[CellStatus] = []
     ray_started = False
     if backend == "ray":  # one Ray instance for every cell (each cell still gets its own actors)
-        from cotdiag.distributed import init_ray
+        from cotdiag.rollout.ray import init_ray
 
         ray_started = init_ray(ray_address, num_cpus=num_workers)
     with ResultStore(out / DB_NAME) as store:
@@ -182,7 +165,8 @@ def run_leaderboard(
                             entry.env_id, policy, run_dir, split=entry.split, episodes=entry.episodes,
                             seed=entry.seed, env_kwargs=dict(entry.env_kwargs),
                             max_episode_steps=entry.max_steps,
-                            make_env=ModeEnvFactory(entry.env_id, mode, entry.max_steps),
+                            make_env=DecodedEnvFactory(entry.env_id, mode, history_window=0, max_episode_steps=entry.max_steps,
+                                                       history_keep_first=False),
                             progress=(lambda d, t, label=label: progress(label, d, t)) if progress else None,
                             backend=backend, ray_address=ray_address, num_workers=num_workers,
                         )
@@ -202,7 +186,7 @@ def run_leaderboard(
     if ray_started:
         import ray
 
-        from cotdiag.distributed import shutdown_pool
+        from cotdiag.rollout.ray import shutdown_pool
 
         shutdown_pool()
         ray.shutdown()

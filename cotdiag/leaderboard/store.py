@@ -1,6 +1,6 @@
 """The leaderboard's SQLite index over the per-episode JSONL records.
 
-The JSONL files written by :func:`cotdiag.evaluate.evaluate` are the source of truth; the index
+The JSONL files written by :func:`cotdiag.rollout.evaluate` are the source of truth; the index
 (``DIR/leaderboard.sqlite``) is rebuilt from them at any time (:meth:`ResultStore.index_run`), so a
 killed run loses nothing. One row per episode, keyed by (policy, env id, split, mode, seed,
 environment versions, config hash): indexing the same record twice is a no-op, and results from

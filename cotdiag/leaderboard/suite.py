@@ -55,7 +55,7 @@ class SuiteEntry:
         env_id: registered Gymnasium id.
         split: the env's split name.
         domain: ``"id"`` (in-domain) or ``"ood"`` (out-of-domain).
-        seed: base seed; episode ``i`` resets with ``seed + i`` (see :func:`cotdiag.evaluate.episode_plan`).
+        seed: base seed; episode ``i`` resets with ``seed + i`` (see :func:`cotdiag.rollout.episode_plan`).
         episodes: number of episodes (so the seeds are ``seed .. seed + episodes - 1``).
         max_steps: step limit per episode.
         modes: decoding modes to play, each a separate cell.

@@ -54,7 +54,6 @@ from cotdiag.wrappers.traces import (
     register_templates,
     truncate,
 )
-from cotdiag.wrappers.vector import EpisodePlanWrapper, make_planned_vec, vector_episodes
 
 __all__ = [
     "ACTION_CLOSE",
@@ -74,11 +73,8 @@ __all__ = [
     "AdmissibleActionWrapper",
     "hashed_bag_of_words",
     "ConflictingTraceWrapper",
-    "EpisodePlanWrapper",
     "ReasonerActorEnv",
     "ReasonerActorParallelEnv",
-    "make_planned_vec",
-    "vector_episodes",
     "DecodingModeWrapper",
     "SwapTraceSource",
     "TemplateTraceSource",

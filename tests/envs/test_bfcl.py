@@ -18,7 +18,7 @@ from cotdiag.agents.random import RandomPolicy
 from cotdiag.envs.bfcl import BFCLEnv, CallSyntaxError, parse_calls
 from cotdiag.envs.bfcl.data import CATEGORIES, MULTI_TURN_CATEGORIES, SPLITS, list_task_ids
 from cotdiag.error import InvalidConfigError
-from cotdiag.evaluate import evaluate
+from cotdiag.rollout import evaluate
 from cotdiag.testing import check_info, check_text_env
 
 ENV_ID = "CoTDiag-BFCL-v0"

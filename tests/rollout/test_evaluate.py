@@ -11,7 +11,7 @@ import cotdiag  # noqa: F401
 from cotdiag.agents import RandomPolicy
 from cotdiag.cli import app
 from cotdiag.error import ResultsMismatchError
-from cotdiag.evaluate import evaluate, summarize
+from cotdiag.rollout import evaluate, summarize
 from cotdiag.stats import wilson_interval
 
 ENV = "CoTDiag-ALFWorld-v0"
@@ -112,7 +112,7 @@ def test_cli_evaluate_expert_prints_table_and_writes_files(tmp_path):
 
 
 def test_resume_with_another_decoding_mode_refuses(tmp_path):
-    from cotdiag.cli.demo import DecodedEnvFactory
+    from cotdiag.rollout.factory import DecodedEnvFactory
 
     kw = dict(KW, episodes=1, max_episode_steps=2)
     s = evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "prompt", 3, 2), **kw)

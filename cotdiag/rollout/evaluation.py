@@ -1,16 +1,15 @@
 """Run a policy on an environment split, record every episode, and summarize.
 
-The entry point is :func:`evaluate`; ``cotdiag evaluate`` is a thin CLI over it.
-Episode ``i`` plays task ``perm[i % n_tasks]`` of a permutation of the split drawn from ``seed``,
-with ``reset(seed=seed + i)``, so a run covers the split before repeating a task and every episode
-is reproducible on its own (which is what makes resuming exact).
+The entry point is :func:`evaluate`; ``cotdiag evaluate`` is a thin CLI over it. The episodes are
+those of :func:`cotdiag.rollout.plan.episode_plan`, played by the one loop of
+:mod:`cotdiag.rollout.loop` on the chosen backend and appended to a resumable
+:class:`~cotdiag.rollout.records.EpisodeLog`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import time
-import traceback
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,10 @@ import numpy as np
 
 from cotdiag.agents.base import Policy
 from cotdiag.error import InvalidConfigError
-from cotdiag.records import EpisodeLog
+from cotdiag.rollout.loop import play, vector_episodes
+from cotdiag.rollout.plan import episode_plan
+from cotdiag.rollout.records import EpisodeLog
+from cotdiag.rollout.vector import EpisodePlanWrapper
 from cotdiag.stats import wilson_interval
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ logger = logging.getLogger(__name__)
 def describe_factory(make_env: Callable[..., gym.Env] | None) -> dict[str, Any] | str | None:
     """What a run records of its env factory, so a resumed run can check it is the same.
 
-    A dataclass factory (e.g. :class:`cotdiag.cli.demo.DecodedEnvFactory`, which holds the decoding
+    A dataclass factory (e.g. :class:`cotdiag.rollout.factory.DecodedEnvFactory`, which holds the decoding
     mode and the history window) is recorded field by field; another callable by its qualified
     name; ``None`` as ``None``.
 
@@ -45,84 +47,6 @@ def describe_factory(make_env: Callable[..., gym.Env] | None) -> dict[str, Any] 
     if dataclasses.is_dataclass(make_env) and not isinstance(make_env, type):
         return {"factory": type(make_env).__qualname__, **dataclasses.asdict(make_env)}
     return getattr(make_env, "__qualname__", type(make_env).__qualname__)
-
-
-def episode_plan(task_ids: list[str], episodes: int, seed: int) -> list[tuple[int, str, int]]:
-    """``[(episode_index, task_id, reset_seed), ...]`` for a run of ``episodes`` episodes."""
-    perm = np.random.default_rng(seed).permutation(len(task_ids))
-    return [(i, task_ids[int(perm[i % len(task_ids)])], seed + i) for i in range(episodes)]
-
-
-def run_episode(
-    env: gym.Env, policy: Policy, task_id: str, seed: int, *, wrap_info: Callable | None = None
-) -> dict[str, Any]:
-    """Play one episode and return its record.
-
-    Record keys: ``task_id``, ``task_type``, ``seed``, ``success`` (bool), ``score`` (final
-    normalized score in [0, 1]), ``return`` (sum of rewards), ``steps``, ``invalid_actions``,
-    ``actions`` (list of what the policy returned: raw completions under a decoding wrapper),
-    ``env_actions`` (what the simulator received: the wrapper's clean ``info["action"]``, ``None``
-    for a step whose response did not parse; equal to ``actions`` without a wrapper), ``truncated``, ``wall_time_s`` (seconds), ``error``
-    (``None``, or the traceback text when the policy or env raised: the episode is then recorded as
-    failed so a run never stops on one bad episode), ``policy_time_s`` (seconds spent in
-    ``policy.act``), ``format_errors`` (steps whose ``info["parse_status"]`` is not ``"ok"``, see
-    :class:`cotdiag.wrappers.decoding.DecodingModeWrapper`) and ``step_stats`` (per-episode sums of
-    the numeric ``"stats/..."`` entries of each step's ``info`` and of ``policy.last_stats``, e.g.
-    ``{"stats/tokens": 812}``; the leaderboard reads ``stats/tokens`` and ``stats/revised``).
-    """
-    t0 = time.perf_counter()
-    policy.reset(seed=seed)
-    actions: list[str] = []
-    env_actions: list[str | None] = []
-    rec: dict[str, Any] = {"task_id": task_id, "seed": seed, "error": None}
-    total, invalid, steps = 0.0, 0, 0
-    info: dict[str, Any] = {}
-    truncated = False
-    policy_time, format_errors, step_stats = 0.0, 0, {}
-    try:
-        obs, info = env.reset(seed=seed, options={"task_id": task_id})
-        done = False
-        while not done:
-            t_act = time.perf_counter()
-            action = policy.act(obs, info)
-            policy_time += time.perf_counter() - t_act
-            _add_step_stats(step_stats, policy)
-            actions.append(action)
-            obs, reward, terminated, truncated, info = env.step(action)
-            env_actions.append(info.get("action", action))
-            total += float(reward)
-            steps += 1
-            invalid += int(bool(info.get("invalid_action", False)))
-            format_errors += int(info.get("parse_status", "ok") != "ok")
-            _add_step_stats(step_stats, info)
-            done = terminated or truncated
-    except Exception:  # recorded outcome, never a crash mid-run
-        rec["error"] = traceback.format_exc(limit=5)
-        logger.warning("episode on %s failed:\n%s", task_id, rec["error"])
-    rec.update(
-        task_type=info.get("task_type", ""),
-        success=bool(info.get("won", False)) and rec["error"] is None,
-        score=float(info.get("score", 0.0)),
-        steps=steps,
-        invalid_actions=invalid,
-        truncated=bool(truncated),
-        actions=actions,
-        env_actions=env_actions,
-        wall_time_s=time.perf_counter() - t0,
-        policy_time_s=policy_time,
-        format_errors=format_errors,
-        step_stats=step_stats,
-    )
-    rec["return"] = total
-    return rec
-
-
-def _add_step_stats(acc: dict[str, float], source: Any) -> None:
-    """Add the numeric ``"stats/..."`` entries of ``source`` (a dict, or ``source.last_stats``)."""
-    stats = source if isinstance(source, dict) else getattr(source, "last_stats", None)
-    for key, value in (stats or {}).items():
-        if str(key).startswith("stats/") and isinstance(value, (bool, int, float)):
-            acc[key] = acc.get(key, 0) + float(value)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -196,12 +120,13 @@ def evaluate(
         make_env: ``make_env(**kwargs) -> env`` instead of ``gym.make(env_id, ...)`` (wrapped envs).
         progress: called as ``progress(done, total)`` after each episode.
         backend: ``"local"`` (episodes in this process, one env) or ``"ray"`` (episodes on Ray
-            actors, one env per actor; see :mod:`cotdiag.distributed`). Records are identical.
+            actors, one env per actor; see :mod:`cotdiag.rollout.ray`). Records are identical
+            (timings aside), failed episodes included.
         ray_address: Ray cluster address (``None``: start a local Ray instance); ``"ray"`` only.
         num_workers: number of Ray actors (``None``: one per available CPU); ``"ray"`` only.
         num_envs: ``"local"`` only: play ``num_envs`` episodes at a time on a Gymnasium
             ``AsyncVectorEnv`` (one process per env; see
-            :func:`cotdiag.wrappers.vector.vector_episodes`). Records equal the sequential run's.
+            :func:`cotdiag.rollout.loop.vector_episodes`). Records equal the sequential run's.
 
     Returns:
         The summary dict (see :func:`summarize`) plus ``env_id``, ``split``, ``policy``.
@@ -211,8 +136,6 @@ def evaluate(
         cotdiag.error.InvalidConfigError: ``backend`` is not ``"local"`` or ``"ray"``, or the env
             constructor does not take ``env_kwargs``.
     """
-    import json
-
     if backend not in ("local", "ray"):
         raise InvalidConfigError(f"expected backend in ['local', 'ray'], got {backend!r}")
     if not isinstance(num_envs, int) or num_envs < 1:
@@ -241,24 +164,24 @@ def evaluate(
     try:
         plan = episode_plan(list(env.unwrapped.task_ids), episodes, seed)
         todo = [p for p in plan if not log.done(p[0])]
-        if backend == "ray":  # one simulator per Ray actor, reused (cotdiag.distributed)
-            from cotdiag.distributed import ray_episodes
+        if backend == "ray":  # one simulator per Ray actor, reused (cotdiag.rollout.ray)
+            from cotdiag.rollout.ray import ray_episodes
 
             env.close()
             results = ray_episodes(
                 todo, policy, env_id=env_id, env_kwargs=kwargs, max_episode_steps=max_episode_steps,
                 make_env=make_env, address=ray_address, num_workers=num_workers,
             )
-        elif num_envs > 1:  # one simulator per process, Gymnasium's vector API (cotdiag.wrappers.vector)
-            from cotdiag.wrappers.vector import vector_episodes
-
+        elif num_envs > 1:  # one simulator per process, Gymnasium's AsyncVectorEnv
             env.close()
             results = vector_episodes(
                 todo, policy, env_id=env_id, num_envs=num_envs, env_kwargs=kwargs,
                 max_episode_steps=max_episode_steps, make_env=make_env,
             )
-        else:
-            results = ((i, run_episode(env, policy, task_id, ep_seed)) for i, task_id, ep_seed in todo)
+        else:  # this process, this env: a SyncVectorEnv of one
+            vec = gym.vector.SyncVectorEnv([lambda: EpisodePlanWrapper(env)],
+                                           autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+            results = play(vec, todo, [policy])
         for i, rec in results:
             rec.update(episode=i, env_id=env_id, split=split, policy=config["policy"])
             log.append(rec)

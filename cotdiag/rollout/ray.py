@@ -1,8 +1,8 @@
 """Run evaluation episodes on Ray actors: one simulator per actor, reused across episodes.
 
-:func:`ray_episodes` is the Ray backend of :func:`cotdiag.evaluate.evaluate`
+:func:`ray_episodes` is the Ray backend of :func:`cotdiag.rollout.evaluate`
 (``cotdiag evaluate --backend ray``). Each actor builds one env (and holds one copy of the
-policy), then plays the episodes it is handed with :func:`cotdiag.evaluate.run_episode`, which
+policy), then plays the episodes it is handed with :func:`cotdiag.rollout.loop.run_episode`, which
 re-seeds env and policy from the episode seed, so a record depends only on ``(task_id, seed)``
 and equals the local backend's record (except ``wall_time_s`` and ``policy_time_s``).
 
@@ -21,7 +21,7 @@ from typing import Any
 import gymnasium as gym
 
 from cotdiag.agents.base import Policy
-from cotdiag.error import DependencyNotInstalled
+from cotdiag.error import DependencyNotInstalled, InvalidConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _broken_pyarrow_runtime_env() -> dict[str, Any]:
         stub = Path(tempfile.mkdtemp(prefix="cotdiag_no_pyarrow_")) / "pyarrow"
         stub.mkdir()
         (stub / "__init__.py").write_text(
-            'raise ModuleNotFoundError("pyarrow hidden by cotdiag.distributed", name="pyarrow")\n'
+            'raise ModuleNotFoundError("pyarrow hidden by cotdiag.rollout.ray", name="pyarrow")\n'
         )
         path = os.pathsep.join(p for p in (str(stub.parent), os.environ.get("PYTHONPATH", "")) if p)
         _BROKEN_PYARROW_ENV.update(env_vars={"PYTHONPATH": path})
@@ -121,7 +121,7 @@ class EpisodeWorker:
 
     def run(self, index: int, task_id: str, seed: int) -> tuple[int, dict[str, Any]]:
         """Play one episode; return ``(index, record)``."""
-        from cotdiag.evaluate import run_episode
+        from cotdiag.rollout.loop import run_episode
 
         return index, run_episode(self.env, self.policy, task_id, seed)
 
@@ -201,7 +201,7 @@ def ray_episodes(
     """Play ``plan`` on Ray actors and yield ``(episode_index, record)`` as episodes finish.
 
     Args:
-        plan: ``[(episode_index, task_id, reset_seed), ...]`` (see :func:`cotdiag.evaluate.episode_plan`).
+        plan: ``[(episode_index, task_id, reset_seed), ...]`` (see :func:`cotdiag.rollout.plan.episode_plan`).
         policy: the policy; each actor gets a copy.
         env_id, env_kwargs, max_episode_steps, make_env: how each actor builds its env.
         address: Ray cluster address; ``None`` starts (or reuses) a local instance.
@@ -213,10 +213,10 @@ def ray_episodes(
 
     Raises:
         cotdiag.error.DependencyNotInstalled: ``ray`` is not installed.
-        ValueError: ``num_workers`` is not a positive int.
+        cotdiag.error.InvalidConfigError: ``num_workers`` is not a positive int.
     """
     if num_workers is not None and num_workers < 1:
-        raise ValueError(f"expected num_workers >= 1, got {num_workers}")
+        raise InvalidConfigError(f"expected num_workers >= 1, got {num_workers}")
     if not plan:
         return
     ray = _import_ray()

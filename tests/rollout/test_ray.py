@@ -9,12 +9,12 @@ import pytest
 
 from cotdiag.agents.registry import make_policy
 from cotdiag.error import InvalidConfigError
-from cotdiag.evaluate import evaluate
 from cotdiag.plugins import import_user_module
+from cotdiag.rollout import evaluate
 
 pytest.importorskip("ray")
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "textworld_env" / "tw_env.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "textworld_env" / "tw_env.py"
 VOLATILE = ("wall_time_s", "policy_time_s")
 
 
@@ -27,12 +27,12 @@ def _records(run_dir: Path) -> list[dict]:
 def local_ray():
     import ray
 
-    from cotdiag.distributed import init_ray
+    from cotdiag.rollout.ray import init_ray
 
     started = init_ray(num_cpus=2)
     yield
     if started:
-        from cotdiag.distributed import shutdown_pool
+        from cotdiag.rollout.ray import shutdown_pool
 
         shutdown_pool()
         ray.shutdown()

@@ -9,7 +9,7 @@ import pytest
 
 from cotdiag.agents.random import RandomPolicy
 from cotdiag.envs import register_text_env
-from cotdiag.evaluate import evaluate
+from cotdiag.rollout import evaluate
 from cotdiag.wrappers.decoding import DecodingModeWrapper
 
 SCRIPTED_ID = "CoTDiagTest-Scripted-v0"

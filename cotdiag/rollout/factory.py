@@ -1,0 +1,45 @@
+"""The env factory of a run that decodes through the study's decoding wrapper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class DecodedEnvFactory:
+    """``make_env(**kwargs)`` for :func:`cotdiag.rollout.evaluate`: ``gym.make``, then, when ``mode``
+    is set, :class:`~cotdiag.wrappers.DecodingModeWrapper` in that mode.
+
+    A frozen dataclass, so a run records it field by field (:func:`cotdiag.rollout.describe_factory`:
+    a resumed run with another mode or history refuses) and the Ray backend can pickle it.
+
+    Attributes:
+        env_id: registered Gymnasium id.
+        mode: ``"prompt"``, ``"cot"``, or ``None`` (the raw env).
+        history_window: past steps shown in the prompt (``None``: all; ``0``: none).
+        max_episode_steps: step limit (``None``: the registration's).
+        history_keep_first: always show the episode's first observation.
+
+    Example:
+        >>> DecodedEnvFactory("CoTDiag-ALFWorld-v0", "cot", history_window=2)
+        DecodedEnvFactory(env_id='CoTDiag-ALFWorld-v0', mode='cot', history_window=2, max_episode_steps=None, history_keep_first=True)
+    """
+
+    env_id: str
+    mode: str | None = None
+    history_window: int | None = 3
+    max_episode_steps: int | None = None
+    history_keep_first: bool = True
+
+    def __call__(self, **kwargs: Any) -> gym.Env:
+        """Make the env (``kwargs``: constructor kwargs such as ``split``)."""
+        from cotdiag.wrappers import DecodingModeWrapper, HistoryConfig
+
+        env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kwargs)
+        if self.mode is None:
+            return env
+        history = HistoryConfig(window=self.history_window, keep_first=self.history_keep_first)
+        return DecodingModeWrapper(env, mode=self.mode, history=history)

@@ -1,0 +1,155 @@
+"""The one episode loop: play planned episodes on a vector env, one record per episode.
+
+Every backend runs :func:`play`: the local backend on a ``SyncVectorEnv`` of one env
+(:func:`run_episode`), the vector backend on an ``AsyncVectorEnv`` of N processes
+(:func:`vector_episodes`), the Ray backend on one env per actor (:mod:`cotdiag.rollout.ray` calls
+:func:`run_episode`). Sub-envs are wrapped in :class:`~cotdiag.rollout.vector.EpisodePlanWrapper`,
+so an env that raises is recorded like a policy that raises: the record's ``error`` holds the
+traceback and the run goes on. For the same ``(task_id, seed)`` the records are equal on every
+backend except their timings (:data:`cotdiag.rollout.recorder.TIMING_KEYS`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from cotdiag.rollout.plan import PlannedEpisode
+from cotdiag.rollout.recorder import EpisodeRecorder
+from cotdiag.rollout.vector import EpisodePlanWrapper, make_planned_vec, unbatch_info
+
+
+class _Slots:
+    """The episodes in flight on the sub-envs of one vector env (``None``: the slot is free)."""
+
+    def __init__(self, vec: gym.vector.VectorEnv, todo: Sequence[tuple[int, str, int]], policies: list[Any]) -> None:
+        self.vec, self.policies = vec, policies
+        self.n = vec.num_envs
+        self.pending = deque(PlannedEpisode(*p) for p in todo)
+        self.episode: list[int | None] = [None] * self.n
+        self.rec: list[EpisodeRecorder | None] = [None] * self.n
+        self.obs: list[Any] = [None] * self.n
+        self.info: list[dict[str, Any]] = [{} for _ in range(self.n)]
+
+    def active(self) -> list[int]:
+        return [k for k in range(self.n) if self.rec[k] is not None and not self.rec[k].done]
+
+    def finished(self) -> list[int]:
+        return [k for k in range(self.n) if self.rec[k] is not None and self.rec[k].done]
+
+    def refill(self) -> None:
+        """Start the next planned episodes on the free slots (one batched, masked ``reset``)."""
+        free = [k for k in range(self.n) if self.rec[k] is None][: len(self.pending)]
+        if not free:
+            return
+        seeds: list[int | None] = [None] * self.n
+        mask = np.zeros(self.n, dtype=bool)
+        plan = {}
+        for k in free:
+            ep = self.pending.popleft()
+            seeds[k], plan[ep.seed], mask[k] = ep.seed, ep.task_id, True
+            self.episode[k], self.rec[k] = ep.index, EpisodeRecorder(ep.task_id, ep.seed)
+            self.policies[k].reset(seed=ep.seed)
+        obs, infos = self.vec.reset(seed=seeds, options={"task_plan": plan, "reset_mask": mask})
+        for k in free:
+            self.obs[k], self.info[k] = obs[k], unbatch_info(infos, k)
+            self.rec[k].observe(self.info[k])
+
+    def pop(self, k: int) -> tuple[int, dict[str, Any]]:
+        """Free slot ``k``; return ``(episode_index, record)``."""
+        index, rec = self.episode[k], self.rec[k]
+        self.episode[k], self.rec[k] = None, None
+        return index, rec.finish()
+
+
+def play(
+    vec: gym.vector.VectorEnv, todo: Sequence[tuple[int, str, int]], policies: list[Any]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Play ``todo`` on ``vec`` and yield ``(episode_index, record)`` as episodes end.
+
+    Args:
+        vec: a vector env whose sub-envs are wrapped in :class:`EpisodePlanWrapper` with
+            ``autoreset_mode`` ``DISABLED`` (see :func:`~cotdiag.rollout.vector.make_planned_vec`).
+        todo: ``[(episode_index, task_id, reset_seed), ...]`` (seeds unique).
+        policies: one policy per sub-env (``len(policies) == vec.num_envs``); each is reset with
+            the episode's seed before the episode.
+
+    Yields:
+        ``(episode_index, record)`` in the order episodes end (record keys:
+        :mod:`cotdiag.rollout.recorder`).
+    """
+    slots = _Slots(vec, todo, policies)
+    while True:
+        slots.refill()
+        for k in slots.finished():  # the reset failed
+            yield slots.pop(k)
+        active = slots.active()
+        if not active:
+            if not slots.pending:
+                return
+            continue
+        actions: list[Any] = [None] * slots.n  # None: an idle slot (absorbed by the wrapper)
+        for k in active:
+            actions[k] = slots.rec[k].act(slots.policies[k], slots.obs[k], slots.info[k])
+        for k in slots.finished():  # the policy raised: the episode ends before the step
+            yield slots.pop(k)
+        if all(a is None for a in actions):
+            continue
+        obs, rewards, terms, truncs, infos = vec.step(tuple(actions))
+        for k in slots.active():
+            slots.obs[k], slots.info[k] = obs[k], unbatch_info(infos, k)
+            slots.rec[k].step(actions[k], rewards[k], terms[k], truncs[k], slots.info[k])
+        for k in slots.finished():
+            yield slots.pop(k)
+
+
+def run_episode(env: gym.Env, policy: Any, task_id: str, seed: int) -> dict[str, Any]:
+    """Play one episode of ``task_id`` on ``env`` with ``reset(seed=seed)`` and return its record.
+
+    ``env`` is used in place (a ``SyncVectorEnv`` of this one env, which is not closed); the
+    record's keys are those of :mod:`cotdiag.rollout.recorder`. An exception of the policy or the
+    env is recorded in ``error``, never raised (``KeyboardInterrupt`` is raised).
+    """
+    vec = gym.vector.SyncVectorEnv([lambda: EpisodePlanWrapper(env)], autoreset_mode=AutoresetMode.DISABLED)
+    return next(play(vec, [(0, task_id, seed)], [policy]))[1]
+
+
+def vector_episodes(
+    todo: list[tuple[int, str, int]],
+    policy: Any,
+    *,
+    env_id: str,
+    num_envs: int,
+    env_kwargs: dict[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    make_env: Callable[..., gym.Env] | None = None,
+    vectorization_mode: str = "async",
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Play the planned episodes on ``num_envs`` sub-envs; yield ``(episode_index, record)`` as they end.
+
+    Each slot plays with its own shallow copy of ``policy`` (``copy.copy``: model weights are
+    shared, and ``policy.reset(seed=...)`` rebinds the per-episode state such as a random
+    generator, as :class:`cotdiag.agents.RandomPolicy` does).
+
+    Args:
+        todo: ``[(episode_index, task_id, reset_seed), ...]`` (seeds unique).
+        policy: a :class:`cotdiag.agents.Policy`.
+        env_id, env_kwargs, max_episode_steps, make_env: as in :func:`cotdiag.rollout.evaluate`.
+        num_envs: number of sub-envs (never more than episodes).
+        vectorization_mode: ``"async"`` (one process per env) or ``"sync"``.
+    """
+    if not todo:
+        return
+    n = min(num_envs, len(todo))
+    vec = make_planned_vec(env_id, n, make_env=make_env, vectorization_mode=vectorization_mode,
+                           max_episode_steps=max_episode_steps, **dict(env_kwargs or {}))
+    try:
+        yield from play(vec, todo, [copy.copy(policy) for _ in range(n)])
+    finally:
+        vec.close()
