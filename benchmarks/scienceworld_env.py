@@ -239,8 +239,10 @@ def leak(resets: int, cycles: int) -> dict:
         "threads_after_cycles_minus_baseline": (cyc[-1]["threads"] if cyc else after_close["threads"]) - threads0,
         "jvm_rss_growth_mb": (after_all["jvm_rss_mb"] or 0) - (after_first["jvm_rss_mb"] or 0),
         "checkpoints": rss_checkpoints,
-        "note": "JVM resident memory grows while the heap expands (no -Xmx: the JVM default, a "
-                "quarter of RAM) and then stays flat; compare the checkpoints after 250 resets.",
+        "jvm_max_heap": env.unwrapped._jvm.max_heap,
+        "note": "JVM resident memory grows while the heap expands up to jvm_max_heap (the env's "
+                "default cap; None: Java's default, a quarter of RAM) and then stays flat; compare "
+                "the checkpoints after 250 resets.",
     }
 
 

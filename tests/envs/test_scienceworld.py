@@ -20,9 +20,10 @@ import cotdiag.envs  # noqa: F401  (registers the ids)
 from cotdiag.agents.expert import ExpertPolicy
 from cotdiag.agents.random import RandomPolicy
 from cotdiag.envs.scienceworld import OOD_TASK_TYPES, TASK_TYPES, ScienceWorldEnv, list_tasks
+from cotdiag.envs.scienceworld.simulator import DEFAULT_MAX_HEAP
 from cotdiag.envs.scienceworld.splits import VARIATIONS, variations
 from cotdiag.error import InvalidConfigError, SimulatorError
-from cotdiag.evaluate import evaluate
+from cotdiag.rollout import evaluate
 from cotdiag.testing import check_text_env, rollout
 
 ENV_ID = "CoTDiag-ScienceWorld-v0"
@@ -209,32 +210,90 @@ def test_admissible_actions_opt_in(fast_env):
 
 
 # ------------------------------------------------------------------ JVM death
+def _stdin_of(env) -> object:
+    return env.unwrapped._jvm.raw._gateway.java_process.stdin
+
+
 def test_jvm_death_raises_simulator_error_and_reset_recovers():
+    """SIGKILL, not waiting for the process to go: py4j's reaper thread holds the ``Popen`` lock,
+    so ``poll()`` still says alive. Repeated for the race: ``step`` raises ``SimulatorError``
+    (never ``BrokenPipeError``), the next ``reset`` starts a fresh JVM, and so does a ``reset``
+    right after a death between episodes."""
     e = gym.make(ENV_ID, split="train")
+    old_pids: list[int] = []
+    pid = None
     try:
         _, info = e.reset(options={"task_id": "find-animal/0"})
         e.step(info["expert_action"])
-        pid = e.unwrapped.jvm_pid
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.time() + 10
-        while _pid_alive(pid) and time.time() < deadline:
-            time.sleep(0.05)
-        with pytest.raises(SimulatorError, match="died"):
-            e.step("look around")
-        with pytest.raises(SimulatorError, match="reset"):
-            e.step("look around")
-        assert not _pid_alive(pid)
-        _, info = e.reset(options={"task_id": "find-animal/0"})
-        assert e.unwrapped.jvm_pid not in (None, pid)
+        for i in range(5):
+            pid = e.unwrapped.jvm_pid
+            old_pids.append(pid)
+            if i == 0:  # a newline buffered on stdin (as ScienceWorld's close() writes) must not
+                _stdin_of(e).write(b"\n")  # surface as BrokenPipeError when the pipes close
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(SimulatorError, match="died"):
+                e.step("look around")
+            with pytest.raises(SimulatorError, match="reset"):
+                e.step("look around")
+            assert not _pid_alive(pid)  # reaped, no zombie
+            e.reset(options={"task_id": "find-animal/0"})
+            pid = e.unwrapped.jvm_pid
+            assert pid not in (None, *old_pids)
+            old_pids.append(pid)
+            os.kill(pid, signal.SIGKILL)  # between episodes: the next reset recovers at once
+            _, info = e.reset(options={"task_id": "find-animal/0"})
+            assert e.unwrapped.jvm_pid not in (None, *old_pids)
         while not info["won"]:
             _, _, _, _, info = e.step(info["expert_action"])
-    finally:
         pid = e.unwrapped.jvm_pid
+        os.kill(pid, signal.SIGKILL)  # close() right after a death: quiet, and the JVM is reaped
         e.close()
-    assert not _pid_alive(pid)
+    finally:
+        pid = e.unwrapped.jvm_pid or pid
+        e.close()
+    assert not any(_pid_alive(p) for p in (*old_pids, pid) if p is not None)
 
 
-def test_jvm_max_heap_caps_the_simulator_heap():
+def test_frozen_jvm_times_out_and_reset_recovers():
+    """SIGSTOP mid-episode and between episodes: ``SimulatorError`` naming the budget within
+    ``simulator_timeout_s``, the frozen JVM is killed, and ``reset`` runs on a fresh one."""
+    timeout_s = 3.0
+    e = gym.make(ENV_ID, split="train", expert=False, simulator_timeout_s=timeout_s)
+    stopped = []
+    try:
+        e.reset(options={"task_id": "find-animal/0"})
+        pid = e.unwrapped.jvm_pid
+        stopped.append(pid)
+        os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        with pytest.raises(SimulatorError, match="simulator_timeout_s=3 s"):
+            e.step("look around")
+        assert timeout_s <= time.monotonic() - t0 < timeout_s + 10
+        assert not _pid_alive(pid)  # SIGKILL ends a stopped process; it was reaped
+        with pytest.raises(SimulatorError, match="reset"):
+            e.step("look around")
+        e.reset(options={"task_id": "find-animal/0"})
+        pid = e.unwrapped.jvm_pid
+        assert pid not in (None, *stopped)
+        stopped.append(pid)
+        os.kill(pid, signal.SIGSTOP)  # between episodes: reset times out once, then a fresh JVM
+        t0 = time.monotonic()
+        _, info = e.reset(options={"task_id": "find-animal/0"})
+        assert timeout_s <= time.monotonic() - t0 < timeout_s + 30
+        assert e.unwrapped.jvm_pid not in (None, *stopped) and not _pid_alive(pid)
+        _, _, _, _, info = e.step("look around")
+        assert not info["invalid_action"]
+    finally:
+        e.unwrapped._jvm.kill()  # never leave a stopped JVM behind, even if an assertion failed
+        e.close()
+    assert not any(_pid_alive(p) for p in stopped)
+
+
+def test_jvm_max_heap_caps_the_simulator_heap(fast_env):
+    # the default cap
+    fast_env.reset(options={"task_id": SAMPLE[0]})
+    heap = fast_env.unwrapped._jvm.max_heap_bytes()
+    assert heap is not None and heap <= _bytes(DEFAULT_MAX_HEAP)
     e = gym.make(ENV_ID, split="train", jvm_max_heap="256m")
     try:
         _, info = e.reset(options={"task_id": "find-animal/0"})
@@ -245,8 +304,16 @@ def test_jvm_max_heap_caps_the_simulator_heap():
             _, _, _, _, info = e.step(info["expert_action"])
     finally:
         e.close()
-    with pytest.raises(InvalidConfigError):
-        gym.make(ENV_ID, jvm_max_heap="lots")
+    for bad in ({"jvm_max_heap": "lots"}, {"simulator_timeout_s": 0}, {"simulator_timeout_s": -1},
+                {"simulator_timeout_s": float("nan")}, {"simulator_timeout_s": "60"}):
+        with pytest.raises(InvalidConfigError):
+            gym.make(ENV_ID, **bad)
+
+
+def _bytes(size: str) -> int:
+    """``java -Xmx`` size (``"512m"``) in bytes."""
+    unit = {"k": 2**10, "m": 2**20, "g": 2**30}.get(size[-1].lower(), 1)
+    return int(size.rstrip("kKmMgG")) * unit
 
 
 # ------------------------------------------------------------------ evaluate runner

@@ -7,7 +7,12 @@ from typing import Any
 
 from cotdiag.envs.base import TaskSpec, TextEnv, Transition
 from cotdiag.envs.scienceworld.observation import sort_listings
-from cotdiag.envs.scienceworld.simulator import JVM
+from cotdiag.envs.scienceworld.simulator import (
+    DEFAULT_MAX_HEAP,
+    DEFAULT_TIMEOUT_S,
+    JVM,
+    is_java_error,
+)
 from cotdiag.envs.scienceworld.splits import SPLITS, list_tasks, parse_task_id
 from cotdiag.error import InvalidConfigError, SimulatorError
 
@@ -100,9 +105,24 @@ class ScienceWorldEnv(TextEnv):
       strings and about 5x the cost of the step itself (``benchmarks/results/scienceworld_env.json``),
       so it is off by default; when off ``info["admissible_actions"]`` is ``None`` (the random
       policy then needs ``admissible_actions=True``, e.g. ``--env-kwarg admissible_actions=true``).
-    - ``jvm_max_heap``: the simulator JVM's maximum heap (``"1g"``, ``"512m"``; ``java -Xmx``).
-      ``None`` keeps Java's default, a quarter of the machine's memory per env; cap it when many
-      envs run side by side (vector envs, Ray workers).
+    - ``jvm_max_heap``: the simulator JVM's maximum heap (``java -Xmx``: ``"1g"``, ``"512m"``),
+      default ``"512m"``. ``None`` keeps Java's default, a quarter of the machine's memory per env.
+      Measured over 100 resets on distinct train tasks and variations, gold paths included (all 30
+      task types, 23 GB machine, ``/proc/<pid>/status`` VmRSS of the JVM): uncapped, the JVM was
+      at 724 MB after 10 resets, 3.2 GB after 40 and 4.3 GB at most (its heap limit: 5.9 GB);
+      with ``"512m"``, 351 MB, 408 MB and 571 MB at most (480 MB at the end), no
+      OutOfMemoryError, and the 100 resets took 122 s instead of 162 s. ``"256m"`` also ran them
+      (367 MB at most) with more GC time, so the default leaves a 2x margin. The JVM runs with
+      ``-XX:+ExitOnOutOfMemoryError``: should a task ever exceed the cap, the call fails with
+      :class:`~cotdiag.error.SimulatorError` and ``reset`` starts a fresh JVM.
+    - ``simulator_timeout_s``: wall-clock budget in seconds of each simulator call (one py4j round
+      trip; ``reset`` and ``step`` make several), default 120; ``None`` for none. A frozen JVM
+      (e.g. ``kill -STOP``, swapping) thus surfaces as :class:`~cotdiag.error.SimulatorError`
+      naming the budget, and the JVM is killed. The slowest healthy call is ``load`` with the gold
+      path (``expert=True``) on the Mendelian genetics tasks: up to 16 s on a shared 2-core
+      machine, about 54 s on a busy one (``benchmarks/results/scienceworld_gold.json``: 71 s for
+      the first pass of ``mendelian-genetics-unknown-plant/0`` minus 17 s for its cached replay);
+      lower the budget only with ``expert=False`` or an idle machine.
     - ``max_observation_length``, ``max_action_length``, ``render_mode``: see
       :class:`~cotdiag.envs.base.TextEnv`.
 
@@ -126,9 +146,12 @@ class ScienceWorldEnv(TextEnv):
     - v0: initial version (scienceworld 1.2.3).
 
     Raises:
-        InvalidConfigError: unknown split or simplification, or a malformed ``jvm_max_heap``.
-        SimulatorError: from ``step`` when the JVM died mid-episode (the next ``reset`` starts a
-            fresh JVM), from ``reset`` when a fresh JVM fails too.
+        InvalidConfigError: unknown split or simplification, a malformed ``jvm_max_heap``, or a
+            ``simulator_timeout_s`` that is not a positive number.
+        SimulatorError: from ``step`` when the JVM died or froze mid-episode (raised within
+            ``simulator_timeout_s``; the JVM is killed and the next ``reset`` starts a fresh one),
+            from ``reset`` when a fresh JVM fails too (a JVM that died or froze between episodes
+            is replaced once, transparently).
 
     Example:
         >>> import gymnasium as gym, cotdiag.envs
@@ -147,14 +170,15 @@ class ScienceWorldEnv(TextEnv):
         simplification: str = "easy",
         expert: bool = True,
         admissible_actions: bool = False,
-        jvm_max_heap: str | None = None,
+        jvm_max_heap: str | None = DEFAULT_MAX_HEAP,
+        simulator_timeout_s: float | None = DEFAULT_TIMEOUT_S,
         **kwargs: Any,
     ) -> None:
         super().__init__(split, **kwargs)
         self.simplification = _check_simplification(simplification)
         self.expert = bool(expert)
         self.enumerate_admissible = bool(admissible_actions)
-        self._jvm = JVM(max_heap=jvm_max_heap)
+        self._jvm = JVM(max_heap=jvm_max_heap, timeout_s=simulator_timeout_s)
         self._gold_cache: dict[tuple[str, int, str], list[str]] = {}
         self._gold: list[str] = []
         self._gold_pos: int | None = None  # None: the agent left the gold path
@@ -172,36 +196,52 @@ class ScienceWorldEnv(TextEnv):
         return list_tasks(self.split)
 
     def _load(self, name: str, variation: int) -> Any:
-        """Load the task in a live JVM (restarting it once if it died) and return the simulator."""
-        key = (name, variation, self.simplification)
-        gold = self.expert and key not in self._gold_cache
+        """Load the task and return the simulator, starting a fresh JVM (once) if the one in use fails.
+
+        The first failure (a JVM that died or froze between episodes, or a fresh one that failed)
+        is retried on a fresh JVM; the second is raised.
+
+        Raises:
+            InvalidConfigError: ScienceWorld rejected the task, variation or simplification.
+            SimulatorError: the JVM failed twice (each attempt bounded by ``simulator_timeout_s``
+                per call).
+        """
         for attempt in (0, 1):
             sim = self._jvm.ensure()
             try:
-                sim.load(name, variation, self.simplification, generateGoldPath=gold)
-                if gold:
-                    self._gold_cache[key] = [str(a) for a in sim.get_gold_action_sequence()]
+                self._jvm.call(f"load({name!r}, {variation})", self._load_calls, sim, name, variation)
                 return sim
             except ValueError as e:  # scienceworld's own argument check
                 raise InvalidConfigError(str(e)) from e
-            except Exception as e:  # py4j network error: the JVM died between episodes
-                if self._jvm.alive() or attempt == 1:
-                    raise SimulatorError(f"ScienceWorld failed to load {name}/{variation}: {e!r}") from e
-                logger.warning("ScienceWorld JVM died; starting a fresh one")
+            except SimulatorError as e:  # the JVM was killed: retry once on a fresh one
+                if attempt == 1:
+                    raise
+                logger.warning("%s; starting a fresh ScienceWorld JVM", e)
+            except Exception as e:
+                if not is_java_error(e):
+                    raise
+                raise SimulatorError(f"ScienceWorld failed to load {name}/{variation}: {e!r}") from e
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load_calls(self, sim: Any, name: str, variation: int) -> None:
+        """Load the task; compute its gold path on its first load (if ``expert``)."""
+        key = (name, variation, self.simplification)
+        gold = self.expert and key not in self._gold_cache
+        sim.load(name, variation, self.simplification, generateGoldPath=gold)
+        if gold:
+            self._gold_cache[key] = [str(a) for a in sim.get_gold_action_sequence()]
 
     def _reset_task(self, task_id: str) -> tuple[TaskSpec, Transition]:
         name, variation = parse_task_id(task_id)
         sim = self._load(name, variation)
-        server = sim.server
         try:
-            look = sort_listings(str(server.step("look around")))
-            desc = str(server.freeActionTaskDesc())
-            score_100 = int(round(100 * server.getScore()))
-            admissible = self._enumerate(server)
+            look, desc, score_100, admissible = self._jvm.call(
+                f"reset({task_id!r})", self._initial_calls, sim.server
+            )
         except Exception as e:
-            self._jvm.close()
-            raise SimulatorError(f"ScienceWorld JVM died while resetting {task_id}: {e!r}") from e
+            if not is_java_error(e):
+                raise
+            raise SimulatorError(f"ScienceWorld failed to reset {task_id}: {e!r}") from e
         self._score_100 = score_100
         self._gold = self._gold_cache.get((name, variation, self.simplification), [])
         self._gold_pos = 0 if self.expert else None
@@ -212,6 +252,13 @@ class ScienceWorldEnv(TextEnv):
         self._admissible = admissible
         return spec, self._transition(f"{desc.strip()}\n\n{look}", invalid=False, won=False, lost=False)
 
+    def _initial_calls(self, server: Any) -> tuple[str, str, int, list[str] | None]:
+        """Return the observation, task description, score (0-100) and admissible actions after load."""
+        look = sort_listings(str(server.step("look around")))
+        desc = str(server.freeActionTaskDesc())
+        score_100 = int(round(100 * server.getScore()))
+        return look, desc, score_100, self._enumerate(server)
+
     def _step_task(self, action: str) -> Transition:
         if self._jvm.raw is None:
             raise SimulatorError("the ScienceWorld JVM died earlier in this episode; call reset()")
@@ -219,32 +266,32 @@ class ScienceWorldEnv(TextEnv):
             action.encode("utf-8")
         except UnicodeEncodeError:
             return self._invalid_transition("Invalid action: the text is not valid Unicode (lone surrogate).")
-        server = self._jvm.raw.server
         try:
-            obs = sort_listings(str(server.step(action)))
-            score_100 = int(round(100 * server.getScore()))
-            completed = bool(server.getCompleted())
-            invalid = obs.strip() == NO_MATCH
-            # a rejected action leaves the state, hence the admissible actions, unchanged
-            admissible = self._admissible if invalid else self._enumerate(server)
+            obs, score_100, completed, invalid, admissible = self._jvm.call(
+                f"step({action[:80]!r})", self._step_calls, self._jvm.raw.server, action
+            )
         except Exception as e:
-            from py4j.protocol import Py4JJavaError
-
-            if isinstance(e, Py4JJavaError):  # a Java exception on this input; the JVM is fine
-                logger.warning("ScienceWorld raised on action %r: %s", action[:200], e.java_exception)
-                return self._invalid_transition(f"Invalid action: the simulator failed on it ({e.java_exception}).")
-            pid = self._jvm.pid
-            self._jvm.close()
-            raise SimulatorError(
-                f"the ScienceWorld JVM (pid {pid}) died during step({action[:80]!r}): {e!r}; "
-                "call reset() to start a fresh one"
-            ) from e
+            if not is_java_error(e):
+                raise
+            # a Java exception on this input; the JVM is fine
+            logger.warning("ScienceWorld raised on action %r: %s", action[:200], e.java_exception)
+            return self._invalid_transition(f"Invalid action: the simulator failed on it ({e.java_exception}).")
         won = score_100 >= 100
         lost = not won and (score_100 < 0 or completed)
         self._score_100 = score_100
         self._advance_expert(action.strip(), invalid)
         self._admissible = admissible
         return self._transition(obs, invalid=invalid, won=won, lost=lost)
+
+    def _step_calls(self, server: Any, action: str) -> tuple[str, int, bool, bool, list[str] | None]:
+        """Play ``action``; return the observation, score (0-100), completed, invalid, admissible."""
+        obs = sort_listings(str(server.step(action)))
+        score_100 = int(round(100 * server.getScore()))
+        completed = bool(server.getCompleted())
+        invalid = obs.strip() == NO_MATCH
+        # a rejected action leaves the state, hence the admissible actions, unchanged
+        admissible = self._admissible if invalid else self._enumerate(server)
+        return obs, score_100, completed, invalid, admissible
 
     def _invalid_transition(self, feedback: str) -> Transition:
         # The state is unchanged: keep the score, the expert's suggestion and the admissible actions.
