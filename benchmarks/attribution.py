@@ -38,7 +38,7 @@ from device_parity import flat_values  # benchmarks/ is on sys.path when a scrip
 from cotdiag.baselines.tiny import TinyModelConfig, build_tiny_model, train_tokenizer
 from cotdiag.diagnostics.attention import encode_example
 from cotdiag.diagnostics.attribution import attribute
-from cotdiag.wrappers.history import HistoryConfig, HistoryStep, render_prompt
+from cotdiag.response.prompt import HistoryConfig, HistoryStep, render_prompt
 
 ROOM = ("You are in the middle of a room. Looking quickly around you, you see " +
         ", ".join(f"a cabinet {i}" for i in range(1, 12)) + ", a coffeemachine 1, a countertop 1, " +

@@ -28,7 +28,7 @@ OUT = Path(__file__).resolve().parent / "results" / "collator.json"
 def _dataset(n: int = 64):
     from datasets import Dataset
 
-    from cotdiag.wrappers import render_prompt
+    from cotdiag.response import render_prompt
 
     rows = {k: [] for k in ("prompt", "trace", "action")}
     for i in range(n):

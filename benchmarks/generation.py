@@ -30,7 +30,7 @@ def main(batch: int = 8, max_new_tokens: int = 32, reps: int = 3) -> dict:
 
     from cotdiag.agents.hf import HFPolicy
     from cotdiag.baselines.tiny import TinyModelConfig, make_tiny_default
-    from cotdiag.wrappers import render_prompt
+    from cotdiag.response import render_prompt
 
     torch.set_num_threads(1)
     prompts = [render_prompt("put a clean mug in coffeemachine.", OBS.format(i=i + 1)) for i in range(batch)]

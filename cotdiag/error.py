@@ -20,7 +20,20 @@ class DataNotFoundError(CoTDiagError, FileNotFoundError):
 
 
 class InvalidConfigError(CoTDiagError, ValueError):
-    """A constructor or CLI argument is out of range; the message lists the valid values."""
+    """An argument or input value is invalid (out of range, unknown name, inconsistent lengths);
+    the message says what was expected."""
+
+
+class InvalidTypeError(CoTDiagError, TypeError):
+    """An argument has the wrong type; the message names the expected type."""
+
+
+class ConversionError(CoTDiagError, RuntimeError):
+    """A model conversion (GGUF to a Hugging Face checkpoint) produced something incomplete."""
+
+
+class RunNotFoundError(CoTDiagError, FileNotFoundError):
+    """A results directory holds no run to read (e.g. ``leaderboard show`` before ``run``)."""
 
 
 class ResultsMismatchError(CoTDiagError):

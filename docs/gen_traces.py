@@ -2,8 +2,8 @@
 
 For a few tasks of each environment (ALFWorld ``valid_unseen``, ScienceWorld ``test_id``, BFCL
 ``in_domain``) the script resets the real env, plays a few expert steps (``info["expert_action"]``),
-builds a :class:`~cotdiag.wrappers.traces.TraceContext` from the env's ``info`` and draws a
-distractor a2, then asks :class:`~cotdiag.wrappers.traces.TemplateTraceSource` for the trace t2
+builds a :class:`~cotdiag.traces.TraceContext` from the env's ``info`` and draws a
+distractor a2, then asks :class:`~cotdiag.traces.TemplateTraceSource` for the trace t2
 that argues for a2. Distractors:
 
 * ALFWorld and ScienceWorld: uniform over ``info["admissible_actions"]`` other than the expert
@@ -36,7 +36,7 @@ import numpy as np
 
 import cotdiag  # noqa: F401  (registers the CoTDiag-* envs)
 from cotdiag.envs.bfcl.calls import END_OF_TURN
-from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext, candidate_actions
+from cotdiag.traces import TemplateTraceSource, TraceContext, candidate_actions
 
 logger = logging.getLogger("gen_traces")
 

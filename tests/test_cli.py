@@ -68,3 +68,13 @@ def test_help_at_80_columns_keeps_every_option_name_whole(command):
     if command == ["evaluate"]:
         assert "--history-keep-first / --no-history-keep-first" in res.output
         assert "CoTDiag-ALFWorld-v0" in res.output
+
+
+def test_every_command_is_registered():
+    from typer.testing import CliRunner
+
+    from cotdiag.cli import app
+
+    res = CliRunner().invoke(app, ["--help"])
+    for command in ("evaluate", "demo", "diagnose", "train", "leaderboard"):
+        assert f"  {command}" in res.output, res.output

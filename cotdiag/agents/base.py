@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from cotdiag.error import InvalidConfigError
+
 
 @runtime_checkable
 class Policy(Protocol):
@@ -41,5 +43,5 @@ class BasePolicy:
     def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
         """Call :meth:`act` on each pair; override for real batching (e.g. LLM generation)."""
         if len(observations) != len(infos):
-            raise ValueError(f"expected as many infos as observations, got {len(infos)} and {len(observations)}")
+            raise InvalidConfigError(f"expected as many infos as observations, got {len(infos)} and {len(observations)}")
         return [self.act(o, i) for o, i in zip(observations, infos, strict=True)]

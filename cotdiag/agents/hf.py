@@ -1,9 +1,9 @@
 """A policy backed by a local Hugging Face causal LM (``hf:PATH``).
 
 The policy turns the observation (the prompt a decoding wrapper rendered) into the model input with
-:func:`build_model_text`, continues from ``info["prefill"]``, stops at the closing action tag and
-returns the completion *without* the prefill (what :func:`cotdiag.wrappers.parse_response`
-expects). :func:`build_model_text` is also what the SFT data pipeline uses, so training and
+:func:`~cotdiag.response.prompt.build_model_text`, continues from ``info["prefill"]``, stops at the closing action tag and
+returns the completion *without* the prefill (what :func:`cotdiag.response.parse_response`
+expects). :func:`~cotdiag.response.prompt.build_model_text` is also what the SFT data pipeline uses, so training and
 inference inputs are identical.
 """
 
@@ -18,66 +18,14 @@ from typing import TYPE_CHECKING, Any
 from cotdiag.agents.base import BasePolicy
 from cotdiag.agents.pretrained import resolve_model
 from cotdiag.error import InvalidConfigError
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
-from cotdiag.wrappers.history import chat_messages
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.response.prompt import build_model_text
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
-
-
-def has_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """Whether ``tokenizer`` carries a chat template."""
-    return bool(getattr(tokenizer, "chat_template", None))
-
-
-def build_model_text(
-    tokenizer: PreTrainedTokenizerBase,
-    prompt: str,
-    prefill: str = "",
-    *,
-    messages: Sequence[dict[str, str]] | None = None,
-    use_chat_template: bool | None = None,
-) -> str:
-    """The exact text fed to the model for one decision state, prefill included.
-
-    This is the one renderer of model inputs: generation (:class:`HFPolicy`), SFT labels
-    (:func:`cotdiag.baselines.sft.tokenize_example`), GRPO prompts, the offline and
-    conflicting-trace diagnostics and the attention/gradient spans all call it, and tokenize its
-    result with ``add_special_tokens=False`` (a chat template writes its own special tokens; no
-    extra BOS is added anywhere).
-
-    Plain text (no chat template): ``prompt + "\\n" + prefill``. With a chat template: the template
-    applied to ``messages`` (default :func:`cotdiag.wrappers.history.chat_messages` of ``prompt``:
-    the instruction paragraph as the system message, the rest as the user message) with
-    ``add_generation_prompt=True``, then ``prefill``. Prompt mode therefore puts ``<action>`` as the
-    first text of the assistant turn; CoT mode leaves the assistant turn empty. Templates with their
-    own thinking switch (Qwen3's ``enable_thinking``) are rendered with their defaults: CoTDiag's
-    ``<think>``/``<action>`` tags are the response grammar in both modes.
-
-    Args:
-        tokenizer: the model's tokenizer.
-        prompt: the rendered prompt (the observation of a decoding wrapper).
-        prefill: the start of the response (``info["prefill"]``: ``"<action>"`` or ``""``).
-        messages: chat messages to use instead of ``chat_messages(prompt)``.
-        use_chat_template: ``None`` applies the template when the tokenizer has one.
-
-    Returns:
-        The model input as a string (``str``).
-
-    Example:
-        >>> from types import SimpleNamespace
-        >>> build_model_text(SimpleNamespace(chat_template=None), "Task: x", "<action>")
-        'Task: x\\n<action>'
-    """
-    chat = has_chat_template(tokenizer) if use_chat_template is None else use_chat_template
-    if not chat:
-        return f"{prompt}\n{prefill}"
-    msgs = list(messages) if messages else chat_messages(prompt)
-    text = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-    return f"{text}{prefill}"
 
 
 def auto_device_dtype(device: str | None = None, dtype: str | None = None) -> tuple[str, torch.dtype]:
@@ -233,7 +181,7 @@ class HFPolicy(BasePolicy):
         self._calls = 0
 
     def model_text(self, observation: str, info: dict[str, Any]) -> str:
-        """The model input for one state: see :func:`build_model_text` (uses ``info["prefill"]`` and
+        """The model input for one state: see :func:`~cotdiag.response.prompt.build_model_text` (uses ``info["prefill"]`` and
         ``info["messages"]`` when present)."""
         return build_model_text(
             self.tokenizer, observation, str(info.get("prefill") or ""),
@@ -254,7 +202,7 @@ class HFPolicy(BasePolicy):
             ValueError: ``observations`` and ``infos`` differ in length.
         """
         if len(observations) != len(infos):
-            raise ValueError(f"expected as many infos as observations, got {len(infos)} and {len(observations)}")
+            raise InvalidConfigError(f"expected as many infos as observations, got {len(infos)} and {len(observations)}")
         texts = [self.model_text(o, i) for o, i in zip(observations, infos, strict=True)]
         out: list[str] = []
         for k in range(0, len(texts), self.batch_size):
@@ -318,7 +266,7 @@ class HFPolicy(BasePolicy):
             prompt: the rendered prompt of the state.
             continuation: e.g. the expert action plus ``"</action>"`` after the ``"<action>"`` prefill.
             prefill: the response prefix already given (``info["prefill"]``).
-            messages: chat messages (see :func:`build_model_text`).
+            messages: chat messages (see :func:`~cotdiag.response.prompt.build_model_text`).
 
         Returns:
             :class:`ContinuationScore` with per-token and summed log-probabilities (nats).
@@ -347,7 +295,7 @@ class HFPolicy(BasePolicy):
         prefills = list(prefills) if prefills is not None else [""] * n
         msgs = list(messages) if messages is not None else [None] * n
         if not (len(continuations) == len(prefills) == len(msgs) == n):
-            raise ValueError("expected prompts, continuations, prefills and messages of the same length")
+            raise InvalidConfigError("expected prompts, continuations, prefills and messages of the same length")
         tok = self.tokenizer
         seqs: list[tuple[list[int], int]] = []
         for p, c, pf, m in zip(prompts, continuations, prefills, msgs, strict=True):

@@ -1,16 +1,17 @@
 """A policy served by any OpenAI-compatible endpoint (``openai:MODEL@BASE_URL``): vLLM, SGLang, hosted.
 
-Requests go through the official ``openai`` client with a per-request timeout; failed requests are
-retried with exponential backoff (``backoff * 2**attempt`` seconds plus seeded jitter); at most
-``concurrency`` requests are in flight during :meth:`OpenAIPolicy.act_batch`; token usage is summed
-in :attr:`OpenAIPolicy.usage`.
+Requests go through the official ``openai`` client, with a per-request timeout and the client's
+own retries (``max_retries``: connection errors, 408, 409, 429 and 5xx answers are retried with
+exponential backoff and jitter, honouring ``Retry-After``); at most ``concurrency`` requests are in
+flight during :meth:`OpenAIPolicy.act_batch`; token usage and retries are summed in
+:attr:`OpenAIPolicy.usage`.
 
 Two APIs:
 
 * ``"completions"`` (default): the prompt is ``prompt + "\\n" + prefill`` as plain text (what
-  :func:`cotdiag.agents.hf.build_model_text` gives for a tokenizer without chat template), with
+  :func:`cotdiag.response.build_model_text` gives for a tokenizer without chat template), with
   ``stop=[</action>]``; the closing tag is appended back when generation stopped on it.
-* ``"chat"``: ``info["messages"]``, else :func:`cotdiag.wrappers.history.chat_messages` of the
+* ``"chat"``: ``info["messages"]``, else :func:`cotdiag.response.prompt.chat_messages` of the
   prompt (the split every chat template gets in CoTDiag); a non-empty prefill is sent as a final
   assistant message with ``continue_final_message=True`` (vLLM/SGLang extension, ``extra_body``).
 """
@@ -20,17 +21,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
 from cotdiag.agents.base import BasePolicy
 from cotdiag.error import CoTDiagError, InvalidConfigError
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
-from cotdiag.wrappers.history import chat_messages
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.response.prompt import chat_messages
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +50,10 @@ class OpenAIPolicy(BasePolicy):
         api: ``"completions"`` or ``"chat"`` (see module docstring).
         max_tokens: generation budget per response (tokens).
         temperature: ``0`` for greedy decoding.
-        seed: sent as the request ``seed`` (offset by the call count) when sampling, and seeds the
-            backoff jitter.
+        seed: sent as the request ``seed`` (offset by the call count) when sampling.
         timeout: per-request timeout in seconds.
-        max_retries: retries after the first failure (so at most ``max_retries + 1`` attempts).
-        backoff: base delay in seconds of the exponential backoff.
+        max_retries: the client's retries after the first failure (at most ``max_retries + 1``
+            attempts per request).
         concurrency: requests in flight at most in :meth:`act_batch`.
         fmt: the response tags.
 
@@ -82,7 +79,6 @@ class OpenAIPolicy(BasePolicy):
         seed: int | None = None,
         timeout: float = 60.0,
         max_retries: int = 3,
-        backoff: float = 0.5,
         concurrency: int = 8,
         fmt: ResponseFormat = DEFAULT_FORMAT,
     ) -> None:
@@ -97,13 +93,12 @@ class OpenAIPolicy(BasePolicy):
             )
         self.client = OpenAI(base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
                              api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
-                             timeout=timeout, max_retries=0)
+                             timeout=timeout, max_retries=max_retries)
         self.model, self.api, self.max_tokens, self.temperature = model, api, max_tokens, temperature
-        self.max_retries, self.backoff, self.concurrency, self.fmt = max_retries, backoff, concurrency, fmt
+        self.max_retries, self.concurrency, self.fmt = max_retries, concurrency, fmt
         self.name = f"openai:{model}@{base_url}" if base_url else f"openai:{model}"
         self._seed = seed
         self._calls = 0
-        self._jitter = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self.usage = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0, "failures": 0}
 
@@ -111,7 +106,6 @@ class OpenAIPolicy(BasePolicy):
         """Re-seed sampling and restart the call counter."""
         if seed is not None:
             self._seed = seed
-            self._jitter = np.random.default_rng(seed)
         self._calls = 0
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
@@ -127,7 +121,7 @@ class OpenAIPolicy(BasePolicy):
             EndpointError: a request failed after all retries.
         """
         if len(observations) != len(infos):
-            raise ValueError(f"expected as many infos as observations, got {len(infos)} and {len(observations)}")
+            raise InvalidConfigError(f"expected as many infos as observations, got {len(infos)} and {len(observations)}")
         calls = []
         for o, i in zip(observations, infos, strict=True):
             calls.append((o, i, None if self._seed is None else self._seed + self._calls))
@@ -140,47 +134,43 @@ class OpenAIPolicy(BasePolicy):
     # ------------------------------------------------------------------ internals
     def _request(self, observation: str, info: dict[str, Any], seed: int | None) -> str:
         prefill = str(info.get("prefill") or "")
-        last: Exception | None = None
-        for attempt in range(self.max_retries + 1):
-            try:
-                text, finish, usage = self._send(observation, info, prefill, seed)
-                self._record(usage)
-                if finish == "stop" and self.fmt.action_open in prefill + text and not text.endswith(self.fmt.action_close):
-                    text += self.fmt.action_close  # the stop string is not returned by the API
-                return text
-            except Exception as e:  # noqa: BLE001 - any transport or server error is retried
-                last = e
-                if attempt < self.max_retries:
-                    with self._lock:
-                        self.usage["retries"] += 1
-                        delay = self.backoff * 2**attempt * (1 + 0.1 * float(self._jitter.random()))
-                    logger.info("request failed (%s); retry %d in %.2fs", e, attempt + 1, delay)
-                    time.sleep(delay)
-        with self._lock:
-            self.usage["failures"] += 1
-        raise EndpointError(f"{self.name}: request failed after {self.max_retries + 1} attempts: {last}") from last
+        try:
+            text, finish, usage, retries = self._send(observation, info, prefill, seed)
+        except Exception as e:  # any transport or server error, after the client's retries
+            with self._lock:
+                self.usage["retries"] += self.max_retries
+                self.usage["failures"] += 1
+            raise EndpointError(f"{self.name}: request failed after {self.max_retries + 1} attempts: {e}") from e
+        self._record(usage, retries)
+        if finish == "stop" and self.fmt.action_open in prefill + text and not text.endswith(self.fmt.action_close):
+            text += self.fmt.action_close  # the stop string is not returned by the API
+        return text
 
-    def _send(self, observation: str, info: dict[str, Any], prefill: str, seed: int | None) -> tuple[str, str, Any]:
+    def _send(self, observation: str, info: dict[str, Any], prefill: str, seed: int | None) -> tuple[str, str, Any, int]:
+        """``(text, finish_reason, usage, retries_taken)`` of one request (the client retries)."""
         common: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens, "temperature": self.temperature,
                                   "stop": [self.fmt.action_close]}
         if seed is not None and self.temperature > 0:
             common["seed"] = seed
         if self.api == "completions":
-            r = self.client.completions.create(prompt=f"{observation}\n{prefill}", **common)
+            raw = self.client.completions.with_raw_response.create(prompt=f"{observation}\n{prefill}", **common)
+            r = raw.parse()
             choice = r.choices[0]
-            return choice.text or "", choice.finish_reason or "", r.usage
+            return choice.text or "", choice.finish_reason or "", r.usage, raw.retries_taken
         messages = list(info.get("messages") or chat_messages(observation))
         extra = None
         if prefill:
             messages.append({"role": "assistant", "content": prefill})
             extra = {"continue_final_message": True, "add_generation_prompt": False}
-        r = self.client.chat.completions.create(messages=messages, extra_body=extra, **common)
+        raw = self.client.chat.completions.with_raw_response.create(messages=messages, extra_body=extra, **common)
+        r = raw.parse()
         choice = r.choices[0]
-        return choice.message.content or "", choice.finish_reason or "", r.usage
+        return choice.message.content or "", choice.finish_reason or "", r.usage, raw.retries_taken
 
-    def _record(self, usage: Any) -> None:
+    def _record(self, usage: Any, retries: int) -> None:
         with self._lock:
             self.usage["requests"] += 1
+            self.usage["retries"] += int(retries)
             if usage is not None:
                 self.usage["prompt_tokens"] += int(getattr(usage, "prompt_tokens", 0) or 0)
                 self.usage["completion_tokens"] += int(getattr(usage, "completion_tokens", 0) or 0)

@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cotdiag.error import DependencyNotInstalled
+from cotdiag.error import ConversionError, DependencyNotInstalled
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def _convert_into(gguf: Path, tmp: Path, provenance: dict | None) -> None:
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     tied = set(getattr(model, "_tied_weights_keys", None) or [])
     if unexpected or set(missing) - tied:
-        raise RuntimeError(f"GGUF conversion lost weights: missing {missing}, unexpected {unexpected}")
+        raise ConversionError(f"GGUF conversion lost weights: missing {missing}, unexpected {unexpected}")
     model.tie_weights()
     model.generation_config = loaded.generation_config
     model.save_pretrained(str(tmp), safe_serialization=True)

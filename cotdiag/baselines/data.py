@@ -2,9 +2,9 @@
 
 :func:`build_dataset` plays the env's expert (``info["expert_action"]``), keeps the episodes it wins
 (the study trains on successful teacher trajectories only), and writes one row per decision step.
-Prompts are rendered by :func:`cotdiag.wrappers.render_prompt`, the renderer the
+Prompts are rendered by :func:`cotdiag.response.render_prompt`, the renderer the
 :class:`~cotdiag.wrappers.DecodingModeWrapper` uses at inference, with the same
-:class:`~cotdiag.wrappers.HistoryConfig` and ``show_admissible`` recorded in the dataset's
+:class:`~cotdiag.response.HistoryConfig` and ``show_admissible`` recorded in the dataset's
 ``cotdiag_data.json``; a policy evaluated through the wrapper with those settings sees training
 prompts byte for byte.
 
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cotdiag.error import DataNotFoundError, InvalidConfigError
-from cotdiag.wrappers.history import HistoryConfig, HistoryStep, render_prompt
+from cotdiag.response.prompt import HistoryConfig, HistoryStep, render_prompt
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -60,7 +60,7 @@ class DataConfig:
 
     @property
     def history(self) -> HistoryConfig:
-        """The :class:`~cotdiag.wrappers.HistoryConfig` to pass to the decoding wrapper."""
+        """The :class:`~cotdiag.response.HistoryConfig` to pass to the decoding wrapper."""
         return HistoryConfig(window=self.history_window, max_chars=self.history_max_chars,
                              reasoning=self.history_reasoning, keep_first=self.history_keep_first)
 
@@ -109,7 +109,7 @@ def load_jsonl_traces(path: str | Path) -> TraceFn:
 
 
 def templated_traces(env_id: str, seed: int = 0) -> TraceFn:
-    """The templated source of :mod:`cotdiag.wrappers.traces` for ``env_id`` as a :data:`TraceFn`.
+    """The templated source of :mod:`cotdiag.traces` for ``env_id`` as a :data:`TraceFn`.
 
     Template choice is seeded per state (``crc32(task_id) + step + seed``), so rebuilding a dataset
     gives the same traces.
@@ -118,7 +118,7 @@ def templated_traces(env_id: str, seed: int = 0) -> TraceFn:
 
     import numpy as np
 
-    from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext
+    from cotdiag.traces import TemplateTraceSource, TraceContext
 
     source = TemplateTraceSource(env_id)
 

@@ -4,7 +4,7 @@ Design (what we built and why):
 
 * **Single-step replay, not multi-turn rollouts.** Each training prompt is a recorded decision state
   of the expert dataset (:mod:`cotdiag.baselines.data`: ``task_id``, ``seed``, ``actions_before``).
-  :class:`EnvReplayReward` parses each completion with :func:`cotdiag.wrappers.parse_response`,
+  :class:`EnvReplayReward` parses each completion with :func:`cotdiag.response.parse_response`,
   replays the episode prefix in a fresh env (``reset(seed, task_id)`` then ``actions_before``;
   none of the simulators can restore a saved state) and executes the parsed action. The reward is
   the env's reward for that step plus ``success_bonus`` when the step wins; a completion that does
@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from trl import GRPOConfig, GRPOTrainer
 
-from cotdiag.agents.hf import build_model_text
 from cotdiag.baselines.sft import auto_bf16
 from cotdiag.error import InvalidConfigError
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.response.parsing import parse_response
+from cotdiag.response.prompt import build_model_text
 from cotdiag.wrappers.decoding import FORMAT_PENALTY
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
-from cotdiag.wrappers.parsing import parse_response
 
 if TYPE_CHECKING:
     import gymnasium as gym

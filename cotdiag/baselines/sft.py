@@ -5,7 +5,7 @@ Design (TRL's documented hooks only, no forked trainer):
 1. :func:`tokenize_sft_dataset` turns the expert dataset (:mod:`cotdiag.baselines.data`) into
    already-tokenized rows (``input_ids``, ``labels``, ``action_token_mask``, ``mask_action``).
    ``SFTTrainer`` uses a dataset with ``input_ids`` and ``labels`` as is. The model input is
-   :func:`cotdiag.agents.hf.build_model_text` of the prompt (what :class:`~cotdiag.agents.HFPolicy`
+   :func:`cotdiag.response.build_model_text` of the prompt (what :class:`~cotdiag.agents.HFPolicy`
    feeds at inference) followed by the response and EOS; ``labels`` are ``-100`` on the prompt
    (loss only on the response).
 2. A seeded random set of ``round(k * n)`` examples gets ``mask_action=True`` (``k`` =
@@ -36,9 +36,9 @@ import numpy as np
 from trl import SFTConfig
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from cotdiag.agents.hf import build_model_text
 from cotdiag.error import InvalidConfigError
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.response.prompt import build_model_text
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -123,7 +123,7 @@ def tokenize_example(
         trace: the reasoning, or ``None`` for the prompt format.
         fmt: the response tags.
         max_length: drop tokens from the start (the prompt side) beyond this length.
-        use_chat_template: see :func:`cotdiag.agents.hf.build_model_text`.
+        use_chat_template: see :func:`cotdiag.response.build_model_text`.
 
     Returns:
         ``{"input_ids": list[int] (L,), "labels": list[int] (L,) with -100 on the prompt,

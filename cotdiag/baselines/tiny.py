@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cotdiag.error import InvalidConfigError
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -8,6 +8,10 @@ import sys
 import gymnasium
 import typer
 
+from cotdiag.cli import diagnose as _diagnose  # noqa: F401  (registers commands)
+from cotdiag.cli import evaluate as _evaluate  # noqa: F401  (registers commands)
+from cotdiag.cli import leaderboard as _leaderboard  # noqa: F401  (registers commands)
+from cotdiag.cli import train as _train  # noqa: F401  (registers commands)
 from cotdiag.cli.app import Backend, Mode, app
 from cotdiag.error import CoTDiagError
 
@@ -19,8 +23,6 @@ logger = logging.getLogger(__name__)
 USER_ERRORS: tuple[type[BaseException], ...] = (CoTDiagError, gymnasium.error.Error, OSError)
 
 __all__ = ["USER_ERRORS", "Backend", "Mode", "app", "main", "one_line"]
-
-
 
 
 def one_line(error: BaseException) -> str:

@@ -31,7 +31,7 @@ def _normalizer(env_id: str) -> Any:
     import gymnasium as gym
     from gymnasium.envs.registration import load_env_creator
 
-    from cotdiag.wrappers.parsing import DEFAULT_NORMALIZATION
+    from cotdiag.response.parsing import DEFAULT_NORMALIZATION
 
     try:
         cls = load_env_creator(gym.spec(env_id).entry_point)

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cotdiag.diagnostics.common import SPANS
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.error import InvalidConfigError
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 
 if TYPE_CHECKING:
     import torch
@@ -76,14 +77,14 @@ def encode_example(
     import torch
 
     if not action:
-        raise ValueError("expected a non-empty action")
+        raise InvalidConfigError("expected a non-empty action")
     cot = f"{fmt.think_open}{trace}{fmt.think_close}"
     text = f"{prompt}{cot}{fmt.action_open}{action}"
     b_cot = len(prompt)
     b_action = b_cot + len(cot)
     b_act_tokens = b_action + len(fmt.action_open)
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("expected a fast tokenizer (offset mapping), got a slow one")
+        raise InvalidConfigError("expected a fast tokenizer (offset mapping), got a slow one")
     # No special tokens added: the text comes from build_model_text (a chat template writes its
     # own), exactly as generation and SFT tokenize it.
     enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
@@ -98,7 +99,7 @@ def encode_example(
         drop = n_prompt - max_prompt_tokens
         ids, span, act = ids[drop:], span[drop:], [p - drop for p in act]
     if not act or act[0] == 0:
-        raise ValueError(f"no action tokens found for action {action!r}")
+        raise InvalidConfigError(f"no action tokens found for action {action!r}")
     act_t = torch.tensor(act, dtype=torch.long)
     return EncodedExample(
         input_ids=torch.tensor([ids], dtype=torch.long),

@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.error import InvalidConfigError, InvalidTypeError
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 
 #: ``complete(prompts, prefills) -> completions``: the text generated after ``prompt + prefill``.
 CompleteFn = Callable[[Sequence[str], Sequence[str]], list[str]]
@@ -53,14 +54,14 @@ class Backend:
 def action_from_completion(completion: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> str:
     """The action in a completion that started right after the action tag.
 
-    Parsed with :func:`cotdiag.wrappers.parsing.parse_response` in prompt mode (best-effort action
+    Parsed with :func:`cotdiag.response.parsing.parse_response` in prompt mode (best-effort action
     for malformed completions); ``""`` when no action can be extracted (counted as wrong).
 
     Example:
         >>> action_from_completion("go to desk 1</action>")
         'go to desk 1'
     """
-    from cotdiag.wrappers.parsing import parse_response
+    from cotdiag.response.parsing import parse_response
 
     return parse_response(completion, mode="prompt", fmt=fmt).action or ""
 
@@ -74,7 +75,7 @@ def parse_cot(response: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> tuple[str,
         >>> parse_cot("<think>mug on desk</think><action>go to desk 1</action>")
         ('mug on desk', 'go to desk 1')
     """
-    from cotdiag.wrappers.parsing import parse_response
+    from cotdiag.response.parsing import parse_response
 
     res = parse_response(response, mode="cot", fmt=fmt)
     return res.reasoning, res.action or ""
@@ -154,9 +155,9 @@ def _summed_logprob(result: Any) -> float:
             return float(getattr(result, attr))
     if isinstance(result, tuple) and result:
         return float(result[0])
-    raise TypeError(f"expected a float or a record with a summed log-prob, got {type(result).__name__}")
+    raise InvalidTypeError(f"expected a float or a record with a summed log-prob, got {type(result).__name__}")
 
 
 def _check_len(outs: Sequence[str], prompts: Sequence[str]) -> None:
     if len(outs) != len(prompts):
-        raise ValueError(f"expected {len(prompts)} completions, got {len(outs)}")
+        raise InvalidConfigError(f"expected {len(prompts)} completions, got {len(outs)}")

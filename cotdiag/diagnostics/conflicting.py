@@ -23,6 +23,7 @@ from typing import Any
 
 from cotdiag.diagnostics.backend import Backend, forced_actions, prompt_actions
 from cotdiag.diagnostics.common import Normalizer, normalize_whitespace, proportion
+from cotdiag.error import InvalidConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def truncate_trace(trace: str, fraction: float) -> str:
         ValueError: ``fraction`` outside [0, 1].
     """
     if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"expected fraction in [0, 1], got {fraction}")
+        raise InvalidConfigError(f"expected fraction in [0, 1], got {fraction}")
     words = trace.split()
     return " ".join(words[: int(round(fraction * len(words)))])
 
@@ -110,7 +111,7 @@ def callable_source(
 
 
 def _parse_prompt(prompt: str) -> tuple[str, str]:
-    """``(task, observation)`` from a prompt rendered by :func:`cotdiag.wrappers.history.render_prompt`."""
+    """``(task, observation)`` from a prompt rendered by :func:`cotdiag.response.prompt.render_prompt`."""
     task = ""
     for line in prompt.splitlines():
         if line.startswith("Task: "):
@@ -121,20 +122,20 @@ def _parse_prompt(prompt: str) -> tuple[str, str]:
 
 
 def templated_source(env_id: str | None, normalize: Normalizer = normalize_whitespace) -> TraceSource:
-    """Trace source that writes a templated rationale for a distractor a2 (``cotdiag.wrappers.traces``).
+    """Trace source that writes a templated rationale for a distractor a2 (``cotdiag.traces``).
 
     a2 is drawn from the state's ``admissible_actions`` (dataset column) other than a1, in a seeded
-    order, until :class:`cotdiag.wrappers.traces.TemplateTraceSource` of ``env_id`` returns a trace.
+    order, until :class:`cotdiag.traces.TemplateTraceSource` of ``env_id`` returns a trace.
     Where the state lists no admissible actions (BFCL), the candidates are the source's
     ``distractors`` of the expert action (the rule of
     :class:`cotdiag.wrappers.conflicting.ConflictingTraceWrapper`), a1 excluded. The trace context
     (task, current observation, past actions) is read from the state's rendered prompt (the layout
-    of :func:`cotdiag.wrappers.history.render_prompt`) and ``actions_before``. States with no
+    of :func:`cotdiag.response.prompt.render_prompt`) and ``actions_before``. States with no
     candidate are skipped.
     """
     import numpy as np
 
-    from cotdiag.wrappers.traces import TemplateTraceSource, TraceContext, candidate_actions
+    from cotdiag.traces import TemplateTraceSource, TraceContext, candidate_actions
 
     writer = TemplateTraceSource(env_id)
 
@@ -196,7 +197,7 @@ def run_conflicting(
                 continue
             a2, t2 = got
             if normalize(a2) == normalize(a1s[i]):
-                raise ValueError(f"trace source {name!r} returned a2 == a1 ({a2!r}) for state {i}")
+                raise InvalidConfigError(f"trace source {name!r} returned a2 == a1 ({a2!r}) for state {i}")
             picks.append((i, a2, t2))
         for f in fractions:
             truncs = [truncate_trace(t2, f) for _, _, t2 in picks]

@@ -27,6 +27,7 @@ from cotdiag.diagnostics.common import (
     paired_difference,
     proportion,
 )
+from cotdiag.error import InvalidConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def exact_matches(actions: Sequence[str], references: Sequence[str], normalize: 
         ValueError: lengths differ.
     """
     if len(actions) != len(references):
-        raise ValueError(f"expected as many references as actions, got {len(references)} and {len(actions)}")
+        raise InvalidConfigError(f"expected as many references as actions, got {len(references)} and {len(actions)}")
     return [normalize(a) == normalize(r) for a, r in zip(actions, references, strict=True)]
 
 
@@ -94,7 +95,7 @@ def expert_logprobs(
         ValueError: the backend cannot score.
     """
     if backend.score is None:
-        raise ValueError("expected a backend with score(), got score=None")
+        raise InvalidConfigError("expected a backend with score(), got score=None")
     fmt = backend.fmt
     if reasonings is None:
         prefills = [fmt.action_open] * len(prompts)

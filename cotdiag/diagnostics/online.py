@@ -18,11 +18,11 @@ import gymnasium as gym
 from cotdiag.agents.base import Policy
 from cotdiag.diagnostics.common import mean_ci, paired_difference, proportion
 from cotdiag.error import InvalidConfigError
+from cotdiag.response import DECODING_MODES
 from cotdiag.rollout import episode_plan, run_episode
 
 logger = logging.getLogger(__name__)
 
-MODES: tuple[str, ...] = ("prompt", "cot")
 
 
 def run_online(
@@ -31,7 +31,7 @@ def run_online(
     *,
     episodes: int,
     seed: int = 0,
-    modes: Sequence[str] = MODES,
+    modes: Sequence[str] = DECODING_MODES,
     task_ids: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:

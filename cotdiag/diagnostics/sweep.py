@@ -167,14 +167,14 @@ def attribution_summary(
     """Attention and gradient mass over ``states`` (teacher-forced on the expert trace and action).
 
     Each state becomes ``build_model_text(tokenizer, prompt) + <think>trace</think><action>action``
-    (the exact model input of ``HFPolicy`` in CoT mode, see :func:`cotdiag.agents.hf.build_model_text`),
+    (the exact model input of ``HFPolicy`` in CoT mode, see :func:`cotdiag.response.build_model_text`),
     analysed by :func:`cotdiag.diagnostics.attribution.attribute`; results are averaged by
     :func:`cotdiag.diagnostics.attribution.summarize_attribution`. ``max_prompt_tokens``: the
     policy's prompt truncation (see :func:`cotdiag.diagnostics.attention.encode_example`).
     """
-    from cotdiag.agents.hf import build_model_text
     from cotdiag.diagnostics.attention import encode_example
     from cotdiag.diagnostics.attribution import attribute, summarize_attribution
+    from cotdiag.response.prompt import build_model_text
 
     results = []
     for s in states:

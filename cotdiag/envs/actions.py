@@ -3,7 +3,7 @@
 An env declares it with a class attribute ``action_normalization`` (default: strip surrounding
 whitespace and collapse internal runs of whitespace, case kept). The decoding wrapper, the
 reasoner/actor game and the diagnostics read it with
-:func:`cotdiag.wrappers.parsing.normalization_for`. Per env:
+:func:`cotdiag.response.parsing.normalization_for`. Per env:
 
 * ALFWorld: the TextWorld engine strips the command and matches it exactly, case-sensitive, against
   the admissible commands, so the default applies (collapsing internal whitespace only ever turns a

@@ -24,7 +24,7 @@ from gymnasium.error import ResetNeeded
 from cotdiag.envs.actions import DEFAULT_NORMALIZATION, ActionNormalization
 from cotdiag.envs.info import StepInfo
 from cotdiag.envs.spaces import MAX_TEXT_LENGTH, UnicodeText
-from cotdiag.error import InvalidConfigError, UnknownTaskError
+from cotdiag.error import InvalidConfigError, InvalidTypeError, UnknownTaskError
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ class TextEnv(gym.Env[str, str], abc.ABC):
         if self._done or self._spec_task is None:
             raise ResetNeeded("call reset() before step() (the episode is over or never started)")
         if not isinstance(action, str):
-            raise TypeError(f"expected action of type str, got {type(action).__name__}")
+            raise InvalidTypeError(f"expected action of type str, got {type(action).__name__}")
         self._step_count += 1
         if len(action) > self.action_space.max_length:
             tr = self._invalid_transition(

@@ -71,6 +71,8 @@ from gymnasium.vector.utils import (  # noqa: E402
     write_to_shared_memory,
 )
 
+from cotdiag.error import InvalidConfigError  # noqa: E402
+
 
 @create_shared_memory.register(UnicodeText)
 def _create_unicode_shared_memory(space: UnicodeText, n: int = 1, ctx: Any = None) -> Any:
@@ -119,7 +121,7 @@ def _read_unicode_from_shared_memory(space: UnicodeText, shared_memory: Any, n: 
 def _write_unicode_to_shared_memory(space: UnicodeText, index: int, value: str, shared_memory: Any) -> None:
     size = space.max_length + 1
     if len(value) > space.max_length:
-        raise ValueError(f"expected a str of at most {space.max_length} characters, got {len(value)}")
+        raise InvalidConfigError(f"expected a str of at most {space.max_length} characters, got {len(value)}")
     dest = np.frombuffer(shared_memory.get_obj(), dtype=np.int32)
     row = dest[index * size : (index + 1) * size]
     row[0] = len(value)

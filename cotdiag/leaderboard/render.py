@@ -31,13 +31,16 @@ column                           definition
 
 from __future__ import annotations
 
-import html
+import functools
 import json
 import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
+from cotdiag.error import RunNotFoundError
 from cotdiag.leaderboard.store import ResultStore
 from cotdiag.stats import newcombe_difference_interval, wilson_interval
 
@@ -158,77 +161,31 @@ def to_markdown(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]] 
     return "\n".join(lines) + "\n"
 
 
-_SORT_JS = """
-function sortTable(key, dir) {
-  const table = document.getElementById('leaderboard');
-  const ths = Array.from(table.tHead.rows[0].cells);
-  const idx = ths.findIndex(th => th.dataset.key === key);
-  if (idx < 0) return;
-  const numeric = ths[idx].dataset.type === 'num';
-  const body = table.tBodies[0];
-  const rows = Array.from(body.rows);
-  const val = r => { const v = r.cells[idx].dataset.value;
-    return numeric ? (v === '' ? -Infinity : parseFloat(v)) : v.toLowerCase(); };
-  rows.sort((a, b) => (val(a) < val(b) ? -1 : val(a) > val(b) ? 1 : 0) * (dir === 'desc' ? -1 : 1));
-  rows.forEach(r => body.appendChild(r));
-  ths.forEach(th => th.removeAttribute('aria-sort'));
-  ths[idx].setAttribute('aria-sort', dir === 'desc' ? 'descending' : 'ascending');
-  table.dataset.sortKey = key; table.dataset.sortDir = dir;
-}
-document.querySelectorAll('#leaderboard th').forEach(th => th.addEventListener('click', () => {
-  const t = document.getElementById('leaderboard');
-  const dir = t.dataset.sortKey === th.dataset.key && t.dataset.sortDir === 'desc' ? 'asc' : 'desc';
-  sortTable(th.dataset.key, dir);
-}));
-const m = /sort=([\\w]+)(?:&dir=(asc|desc))?/.exec(location.hash);
-if (m) sortTable(m[1], m[2] || 'desc');
-"""
+def _raw_value(value: Any, fmt: str) -> str:
+    """The sortable ``data-value`` of a cell: ``""`` for missing, the text, or the float's repr."""
+    return "" if value is None else (str(value) if fmt == "s" else repr(float(value)))
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; font-size: 14px; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; }
-th { background: #f0f0f0; cursor: pointer; user-select: none; }
-th[aria-sort=descending]::after { content: " \\25BC"; } th[aria-sort=ascending]::after { content: " \\25B2"; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.ood td { background: #fff8ee; }
-"""
+
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("cotdiag.leaderboard", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+    )
+    env.filters.update(cell=_fmt, raw_value=_raw_value)
+    return env.get_template("leaderboard.html.j2")
 
 
 def to_html(rows: list[dict[str, Any]], *, title: str, plot: str | None, notes: list[str]) -> str:
-    """A self-contained HTML page: sortable table (click a header, or ``#sort=KEY&dir=asc``)."""
-    head = "".join(
-        f'<th data-key="{k}" data-type="{"str" if f == "s" else "num"}">{html.escape(t)}</th>'
-        for k, t, f in COLUMNS
+    """A self-contained HTML page: sortable table (click a header, or ``#sort=KEY&dir=asc``).
+
+    Rendered from ``cotdiag/leaderboard/templates/leaderboard.html.j2`` (jinja2, autoescaped, so any
+    policy or env name is shown as text).
+    """
+    return _template().render(
+        rows=rows, summary=policy_summary(rows), columns=COLUMNS, summary_columns=SUMMARY_COLUMNS,
+        title=title, plot=plot, notes=notes,
     )
-    body = []
-    for r in rows:
-        tds = []
-        for k, _, f in COLUMNS:
-            v = r[k]
-            raw = "" if v is None else (str(v) if f == "s" else repr(float(v)))
-            cls = "" if f == "s" else ' class="num"'
-            tip = f' title="versions hash {html.escape(r["versions_hash"])}"' if k == "versions" else ""
-            tds.append(f'<td{cls} data-value="{html.escape(raw)}"{tip}>{html.escape(_fmt(v, f))}</td>')
-        body.append(f'<tr class="{r["domain"]}">{"".join(tds)}</tr>')
-    summary = policy_summary(rows)
-    s_head = "".join(f"<th>{html.escape(t)}</th>" for _, t, _ in SUMMARY_COLUMNS)
-    s_body = "".join(
-        "<tr>" + "".join(f'<td{"" if f == "s" else " class=num"}>{html.escape(_fmt(r[k], f))}</td>'
-                         for k, _, f in SUMMARY_COLUMNS) + "</tr>" for r in summary
-    )
-    by_policy = (f'<h2>In-domain vs out-of-domain, per policy (mean over envs)</h2>'
-                 f'<table id="by-policy"><thead><tr>{s_head}</tr></thead><tbody>{s_body}</tbody></table>')
-    img = f'<h2>CoT advantage per policy</h2><img src="{html.escape(plot)}" alt="CoT advantage per policy">' if plot else ""
-    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>
-<body><h1>{html.escape(title)}</h1>
-<p>Click a column header to sort. In-domain rows are white, out-of-domain rows are shaded.</p>
-<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>
-{by_policy}{img}{"<h2>Cells not run</h2><ul>" + note_html + "</ul>" if notes else ""}
-<script>{_SORT_JS}</script></body></html>
-"""
 
 
 def plot_cot_advantage(rows: list[dict[str, Any]], path: Path) -> bool:
@@ -280,7 +237,7 @@ def render(out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     db = out / DB_NAME
     if not db.exists():
-        raise FileNotFoundError(f"no {DB_NAME} in {out} (run `cotdiag leaderboard run --out {out}` first)")
+        raise RunNotFoundError(f"no {DB_NAME} in {out} (run `cotdiag leaderboard run --out {out}` first)")
     with ResultStore(db) as store:
         rows = leaderboard_rows(store.cells())
     notes = []

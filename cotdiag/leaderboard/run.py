@@ -65,7 +65,7 @@ class ActionResponder(BasePolicy):
     """
 
     def __init__(self, policy: Policy, name: str) -> None:
-        from cotdiag.wrappers.format import DEFAULT_FORMAT
+        from cotdiag.response.format import DEFAULT_FORMAT
 
         self.policy = policy
         self.name = name

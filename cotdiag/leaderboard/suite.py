@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from cotdiag.error import InvalidConfigError
+from cotdiag.response import DECODING_MODES
 
 #: The decoding modes (PAPER.md): prefilled action tag vs reasoning first.
-MODES: tuple[str, ...] = ("prompt", "cot")
 DOMAINS: tuple[str, ...] = ("id", "ood")
 
 
@@ -68,15 +68,15 @@ class SuiteEntry:
     seed: int = 0
     episodes: int = 20
     max_steps: int = 50
-    modes: tuple[str, ...] = MODES
+    modes: tuple[str, ...] = DECODING_MODES
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
             raise InvalidConfigError(f"expected domain in {list(DOMAINS)}, got {self.domain!r}")
-        bad = [m for m in self.modes if m not in MODES]
+        bad = [m for m in self.modes if m not in DECODING_MODES]
         if bad or not self.modes:
-            raise InvalidConfigError(f"expected modes in {list(MODES)}, got {list(self.modes)}")
+            raise InvalidConfigError(f"expected modes in {list(DECODING_MODES)}, got {list(self.modes)}")
         if self.episodes < 1 or self.max_steps < 1:
             raise InvalidConfigError(
                 f"expected episodes >= 1 and max_steps >= 1, got {self.episodes} and {self.max_steps}"
@@ -139,7 +139,7 @@ def load_suite_file(path: str | Path) -> Suite:
         raise InvalidConfigError(f"cannot read suite file {path}: {e}") from e
     try:
         entries = tuple(
-            SuiteEntry(**{**e, "modes": tuple(e.get("modes", MODES))}) for e in data.get("entries", [])
+            SuiteEntry(**{**e, "modes": tuple(e.get("modes", DECODING_MODES))}) for e in data.get("entries", [])
         )
         suite = Suite(str(data.get("name", path.stem)), int(data.get("version", 1)), entries)
     except TypeError as e:

@@ -26,9 +26,10 @@ from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils import AgentSelector
 
 from cotdiag.envs.spaces import UnicodeText
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
-from cotdiag.wrappers.history import render_prompt
-from cotdiag.wrappers.parsing import normalization_for, parse_response
+from cotdiag.error import InvalidConfigError
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.response.parsing import normalization_for, parse_response
+from cotdiag.response.prompt import render_prompt
 
 AGENTS = ("reasoner", "actor")
 
@@ -43,17 +44,17 @@ class TextObservation(str):
 
     dtype = np.dtype(str)
 
-GAME_MODES = ("cooperative", "adversarial")
+INCENTIVES = ("cooperative", "adversarial")
 
 
 class _Game:
     """The shared state machine of both forms."""
 
-    def __init__(self, env: gym.Env, mode: str, fmt: ResponseFormat, max_text_length: int,
+    def __init__(self, env: gym.Env, incentive: str, fmt: ResponseFormat, max_text_length: int,
                  max_action_length: int) -> None:
-        if mode not in GAME_MODES:
-            raise ValueError(f"expected mode in {list(GAME_MODES)}, got {mode!r}")
-        self.env, self.mode, self.fmt = env, mode, fmt
+        if incentive not in INCENTIVES:
+            raise InvalidConfigError(f"expected incentive in {list(INCENTIVES)}, got {incentive!r}")
+        self.env, self.incentive, self.fmt = env, incentive, fmt
         self.norm = normalization_for(env)
         # the actor's view is the prompt (<= max_text_length) + a trace (<= max_action_length) + tags
         self.obs_space = UnicodeText(max_text_length + max_action_length + len("".join(fmt.special_tokens)) + 2)
@@ -78,7 +79,7 @@ class _Game:
         self.obs, reward, term, trunc, self.info = self.env.step(action)
         left = expert is not None and action != expert
         rewards = {"actor": float(reward)}
-        rewards["reasoner"] = float(reward) if self.mode == "cooperative" else float(left)
+        rewards["reasoner"] = float(reward) if self.incentive == "cooperative" else float(left)
         extra = {"action": action, "parse_status": res.status, "expert_action_before": expert,
                  "left_expert": left if expert is not None else None, "trace": self.trace}
         self.trace = ""
@@ -95,27 +96,28 @@ class ReasonerActorEnv(AECEnv):
 
     Args:
         env: the text env (observations and actions are ``str``; ``info`` follows the contract).
-        mode: ``"cooperative"`` or ``"adversarial"`` (see the module docstring).
+        incentive: ``"cooperative"`` or ``"adversarial"``: how the reasoner is rewarded (see the
+            module docstring; not to be confused with the decoding mode, prompt or CoT).
         fmt: the response tags.
         max_text_length: longest prompt (characters); the observation spaces allow this plus a trace.
         max_action_length: ``max_length`` of both action spaces (characters); longer traces are cut.
 
-    Observations: the reasoner sees the CoT prompt (:func:`cotdiag.wrappers.history.render_prompt`);
+    Observations: the reasoner sees the CoT prompt (:func:`cotdiag.response.prompt.render_prompt`);
     the actor sees that prompt followed by ``<think>{trace}</think><action>``.
     Actions: the reasoner's is the trace text; the actor's is its completion ``ACTION</action>``,
     parsed in prompt mode (a format error sends the best-effort action, ``""`` when none).
 
     Raises:
-        ValueError: unknown ``mode``.
+        cotdiag.error.InvalidConfigError: unknown ``incentive``.
     """
 
     metadata = {"name": "cotdiag_reasoner_actor_v0", "render_modes": ["ansi"], "is_parallelizable": False}
 
-    def __init__(self, env: gym.Env, mode: str = "cooperative", *, fmt: ResponseFormat = DEFAULT_FORMAT,
+    def __init__(self, env: gym.Env, incentive: str = "cooperative", *, fmt: ResponseFormat = DEFAULT_FORMAT,
                  max_text_length: int = 1_000_000, max_action_length: int = 32_768,
                  render_mode: str | None = None) -> None:
         super().__init__()
-        self.game = _Game(env, mode, fmt, max_text_length, max_action_length)
+        self.game = _Game(env, incentive, fmt, max_text_length, max_action_length)
         self.possible_agents = list(AGENTS)
         self.render_mode = render_mode
 
@@ -174,10 +176,10 @@ class ReasonerActorParallelEnv(ParallelEnv):
 
     metadata = {"name": "cotdiag_reasoner_actor_parallel_v0", "render_modes": ["ansi"]}
 
-    def __init__(self, env: gym.Env, mode: str = "cooperative", *, fmt: ResponseFormat = DEFAULT_FORMAT,
+    def __init__(self, env: gym.Env, incentive: str = "cooperative", *, fmt: ResponseFormat = DEFAULT_FORMAT,
                  max_text_length: int = 1_000_000, max_action_length: int = 32_768,
                  render_mode: str | None = None) -> None:
-        self.game = _Game(env, mode, fmt, max_text_length, max_action_length)
+        self.game = _Game(env, incentive, fmt, max_text_length, max_action_length)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         self.render_mode = render_mode

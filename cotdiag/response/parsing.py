@@ -1,6 +1,6 @@
 """Parse a policy's response into a clean action, its reasoning, and a parse status.
 
-The grammar is the one of :mod:`cotdiag.wrappers.format`:
+The grammar is the one of :mod:`cotdiag.response.format`:
 
 * CoT mode: ``<think>REASONING</think><action>ACTION</action>``;
 * prompt mode: the response is prefilled with ``<action>`` and the model completes
@@ -46,7 +46,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from cotdiag.envs.actions import DEFAULT_NORMALIZATION, ActionNormalization
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.error import InvalidConfigError, InvalidTypeError
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 
 #: The parse statuses, in the order they are checked (``"ok"`` last).
 PARSE_STATUSES: tuple[str, ...] = (
@@ -59,7 +60,7 @@ PARSE_STATUSES: tuple[str, ...] = (
     "ok",
 )
 #: The two decoding modes.
-MODES: tuple[str, ...] = ("prompt", "cot")
+DECODING_MODES: tuple[str, ...] = ("prompt", "cot")
 #: Default maximum completion length in characters.
 MAX_RESPONSE_LENGTH = 32_768
 
@@ -79,7 +80,7 @@ def normalization_for(env: Any) -> ActionNormalization:
     if norm is None:
         return DEFAULT_NORMALIZATION
     if not isinstance(norm, ActionNormalization):
-        raise TypeError(f"expected action_normalization of type ActionNormalization, got {type(norm).__name__}")
+        raise InvalidTypeError(f"expected action_normalization of type ActionNormalization, got {type(norm).__name__}")
     return norm
 
 
@@ -155,10 +156,10 @@ def parse_response(
         >>> parse_response("go to desk 1", mode="cot").status
         'missing_action_tag'
     """
-    if mode not in MODES:
-        raise ValueError(f"expected mode in {list(MODES)}, got {mode!r}")
+    if mode not in DECODING_MODES:
+        raise InvalidConfigError(f"expected mode in {list(DECODING_MODES)}, got {mode!r}")
     if not isinstance(completion, str):
-        raise TypeError(f"expected completion of type str, got {type(completion).__name__}")
+        raise InvalidTypeError(f"expected completion of type str, got {type(completion).__name__}")
     if len(completion) > max_length:
         return ParseResult(None, "", "too_long")
     if not completion.strip():

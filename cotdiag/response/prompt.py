@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.error import InvalidConfigError
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 
 #: How past reasoning appears in the history.
 REASONING_MODES: tuple[str, ...] = ("strip", "keep")
@@ -76,11 +77,11 @@ class HistoryConfig:
 
     def __post_init__(self) -> None:
         if self.window is not None and (not isinstance(self.window, int) or self.window < 0):
-            raise ValueError(f"expected window to be None or an int >= 0, got {self.window!r}")
+            raise InvalidConfigError(f"expected window to be None or an int >= 0, got {self.window!r}")
         if self.max_chars is not None and (not isinstance(self.max_chars, int) or self.max_chars < 0):
-            raise ValueError(f"expected max_chars to be None or an int >= 0, got {self.max_chars!r}")
+            raise InvalidConfigError(f"expected max_chars to be None or an int >= 0, got {self.max_chars!r}")
         if self.reasoning not in REASONING_MODES:
-            raise ValueError(f"expected reasoning in {list(REASONING_MODES)}, got {self.reasoning!r}")
+            raise InvalidConfigError(f"expected reasoning in {list(REASONING_MODES)}, got {self.reasoning!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a plain dict (recorded in ``info["history"]``)."""
@@ -113,7 +114,7 @@ def instructions(mode: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> str:
             f"{head} Give only the action inside {fmt.action_open}{fmt.action_close}, "
             f"with no reasoning: {fmt.action_open}...{fmt.action_close}"
         )
-    raise ValueError(f"expected mode in ['prompt', 'cot'], got {mode!r}")
+    raise InvalidConfigError(f"expected mode in ['prompt', 'cot'], got {mode!r}")
 
 
 def _step_block(i: int, step: HistoryStep, keep_reasoning: bool) -> str:
@@ -240,3 +241,55 @@ def render_prompt(
     messages = render_messages(task, observation, history, mode=mode, admissible_actions=admissible_actions,
                                config=config, fmt=fmt)
     return messages[0]["content"] + "\n\n" + messages[1]["content"]
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` carries a chat template."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def build_model_text(
+    tokenizer: Any,
+    prompt: str,
+    prefill: str = "",
+    *,
+    messages: Sequence[dict[str, str]] | None = None,
+    use_chat_template: bool | None = None,
+) -> str:
+    """The exact text fed to the model for one decision state, prefill included.
+
+    This is the one renderer of model inputs: generation (:class:`cotdiag.agents.HFPolicy`), SFT labels
+    (:func:`cotdiag.baselines.sft.tokenize_example`), GRPO prompts, the offline and
+    conflicting-trace diagnostics and the attention/gradient spans all call it, and tokenize its
+    result with ``add_special_tokens=False`` (a chat template writes its own special tokens; no
+    extra BOS is added anywhere).
+
+    Plain text (no chat template): ``prompt + "\\n" + prefill``. With a chat template: the template
+    applied to ``messages`` (default :func:`chat_messages` of ``prompt``:
+    the instruction paragraph as the system message, the rest as the user message) with
+    ``add_generation_prompt=True``, then ``prefill``. Prompt mode therefore puts ``<action>`` as the
+    first text of the assistant turn; CoT mode leaves the assistant turn empty. Templates with their
+    own thinking switch (Qwen3's ``enable_thinking``) are rendered with their defaults: CoTDiag's
+    ``<think>``/``<action>`` tags are the response grammar in both modes.
+
+    Args:
+        tokenizer: the model's tokenizer.
+        prompt: the rendered prompt (the observation of a decoding wrapper).
+        prefill: the start of the response (``info["prefill"]``: ``"<action>"`` or ``""``).
+        messages: chat messages to use instead of ``chat_messages(prompt)``.
+        use_chat_template: ``None`` applies the template when the tokenizer has one.
+
+    Returns:
+        The model input as a string (``str``).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> build_model_text(SimpleNamespace(chat_template=None), "Task: x", "<action>")
+        'Task: x\\n<action>'
+    """
+    chat = has_chat_template(tokenizer) if use_chat_template is None else use_chat_template
+    if not chat:
+        return f"{prompt}\n{prefill}"
+    msgs = list(messages) if messages else chat_messages(prompt)
+    text = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    return f"{text}{prefill}"

@@ -36,7 +36,8 @@ class DecodedEnvFactory:
 
     def __call__(self, **kwargs: Any) -> gym.Env:
         """Make the env (``kwargs``: constructor kwargs such as ``split``)."""
-        from cotdiag.wrappers import DecodingModeWrapper, HistoryConfig
+        from cotdiag.response import HistoryConfig
+        from cotdiag.wrappers import DecodingModeWrapper
 
         env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kwargs)
         if self.mode is None:

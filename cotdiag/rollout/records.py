@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cotdiag.error import ResultsMismatchError
+from cotdiag.error import InvalidConfigError, ResultsMismatchError
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class EpisodeLog:
         """
         ep = int(record["episode"])
         if ep in self.records:
-            raise ValueError(f"episode {ep} is already recorded in {self.path}")
+            raise InvalidConfigError(f"episode {ep} is already recorded in {self.path}")
         with _open_text(self.path, "a") as f:
             f.write(_line(record))
             f.flush()

@@ -1,127 +1,22 @@
-"""Trace sources: reasoning traces that argue for a given action in a given state.
+"""Templated reasoning traces per environment family (ALFWorld, ScienceWorld, BFCL, generic).
 
-A *trace source* is any callable ``source(ctx, action, rng) -> str | None`` (:class:`TraceSource`):
-``ctx`` describes the decision state (:class:`TraceContext`), ``action`` is the action the trace must
-argue for, ``rng`` a ``numpy.random.Generator`` for any random choice; ``None`` means the source
-cannot argue for that action (the caller then tries another action or skips the state). A source may
-also offer ``distractors(ctx, rng) -> list[str]``: candidate wrong actions where the env has no
-admissible list (BFCL).
-
-Shipped sources:
-
-* :class:`TemplateTraceSource`: templated rationales per environment family (ALFWorld, ScienceWorld,
-  BFCL, and a generic one), chosen by the env id (:data:`TEMPLATES`, extend with
-  :func:`register_templates`). The dataset builder uses the same templates to write CoT for expert
-  actions, so they reason from the goal and the state rather than restate the action.
-* :class:`SwapTraceSource`: real traces written for other states, looked up by their action.
-* any user callable (for example an LLM prompted to argue for ``action``).
-
-:func:`truncate` keeps a fraction of a trace's characters or tokens.
+Each family is a :class:`~cotdiag.traces.context.TraceSource` that reasons from the goal and the
+state towards a given action; the dataset builder writes CoT for expert actions with the same
+templates. :data:`TEMPLATES` maps env ids to families; :func:`register_templates` adds one.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-TRUNCATION_UNITS: tuple[str, ...] = ("chars", "tokens")
+from cotdiag.traces.context import TraceContext, TraceSource
 
 
-@dataclass(frozen=True)
-class TraceContext:
-    """The decision state a trace is written for (built from the ``info`` contract).
-
-    Attributes:
-        task: goal text (``info["task"]``).
-        task_type: task family (``info["task_type"]``).
-        observation: the current observation (``info["env_observation"]`` or the raw observation).
-        admissible_actions: ``info["admissible_actions"]`` (``None`` where not enumerable).
-        expert_action: ``info["expert_action"]``.
-        past_actions: the actions taken earlier in the episode, oldest first.
-        info: the full ``info`` dict (env-specific keys, e.g. BFCL function docs).
-    """
-
-    task: str
-    task_type: str = ""
-    observation: str = ""
-    admissible_actions: Sequence[str] | None = None
-    expert_action: str | None = None
-    past_actions: Sequence[str] = ()
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_info(cls, info: dict[str, Any], observation: str = "", past_actions: Sequence[str] = ()) -> TraceContext:
-        """Build a context from an env ``info`` dict (missing keys get defaults)."""
-        return cls(
-            task=str(info.get("task", "")), task_type=str(info.get("task_type", "")),
-            observation=str(info.get("env_observation", observation)),
-            admissible_actions=info.get("admissible_actions"), expert_action=info.get("expert_action"),
-            past_actions=tuple(past_actions), info=dict(info),
-        )
-
-
-@runtime_checkable
-class TraceSource(Protocol):
-    """``source(ctx, action, rng) -> str | None``: a trace arguing for ``action``, or ``None``."""
-
-    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None: ...
-
-
-def candidate_actions(source: Any, ctx: TraceContext, rng: np.random.Generator) -> list[str]:
-    """Actions a conflicting trace may argue for: ``ctx.admissible_actions`` where the env lists
-    them, else the source's ``distractors(ctx, rng)`` (e.g. BFCL), else none. Callers drop the
-    action the trace must conflict with."""
-    if ctx.admissible_actions is not None:
-        return list(ctx.admissible_actions)
-    proposer = getattr(source, "distractors", None)
-    return list(proposer(ctx, rng)) if proposer is not None else []
-
-
-def truncate(trace: str, fraction: float, unit: str = "chars", tokenizer: Any = None) -> str:
-    """Keep the first ``fraction`` of ``trace``.
-
-    Args:
-        trace: the full trace.
-        fraction: in ``[0, 1]``; the kept length is ``round(fraction * n)`` units.
-        unit: ``"chars"`` (Python characters) or ``"tokens"``: the tokenizer's tokens when a
-            ``tokenizer`` with ``encode``/``decode`` (Hugging Face) is given, else whitespace-separated
-            words (the whitespace after a kept word is kept, the trailing one stripped).
-        tokenizer: optional tokenizer for ``unit="tokens"``.
-
-    Returns:
-        The truncated trace (``""`` for ``fraction=0``, ``trace`` for ``fraction=1``).
-
-    Raises:
-        ValueError: ``fraction`` outside ``[0, 1]`` or unknown ``unit``.
-
-    Example:
-        >>> truncate("the mug is on the desk", 0.5, "tokens")
-        'the mug is'
-        >>> truncate("abcd", 0.25)
-        'a'
-    """
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"expected fraction in [0, 1], got {fraction!r}")
-    if unit not in TRUNCATION_UNITS:
-        raise ValueError(f"expected unit in {list(TRUNCATION_UNITS)}, got {unit!r}")
-    if fraction == 1.0:
-        return trace
-    if unit == "chars":
-        return trace[: round(fraction * len(trace))]
-    if tokenizer is not None:
-        ids = tokenizer.encode(trace, add_special_tokens=False)
-        return tokenizer.decode(ids[: round(fraction * len(ids))])
-    words = re.findall(r"\S+\s*", trace)
-    return "".join(words[: round(fraction * len(words))]).rstrip()
-
-
-# ---------------------------------------------------------------- templates
 def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
@@ -368,50 +263,3 @@ TEMPLATES: dict[str, TraceSource] = {
 def register_templates(env_id: str, source: TraceSource) -> None:
     """Use ``source`` as the templated trace source of ``env_id``."""
     TEMPLATES[env_id] = source
-
-
-class TemplateTraceSource:
-    """The templated source of one env: :data:`TEMPLATES` ``[env_id]``, falling back to generic.
-
-    Args:
-        env_id: the registered id (``env.spec.id``); ``None`` uses :class:`GenericTraces`.
-    """
-
-    def __init__(self, env_id: str | None = None) -> None:
-        self.env_id = env_id
-        self.family: TraceSource = TEMPLATES.get(env_id or "", GenericTraces())
-        self._generic = GenericTraces()
-
-    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
-        trace = self.family(ctx, action, rng)
-        return trace if trace is not None else self._generic(ctx, action, rng)
-
-    def distractors(self, ctx: TraceContext, rng: np.random.Generator) -> list[str]:
-        """The family's distractor proposals (empty when it has none)."""
-        fn: Callable | None = getattr(self.family, "distractors", None)
-        return list(fn(ctx, rng)) if fn is not None else []
-
-
-class SwapTraceSource:
-    """Real traces written for other states, looked up by the action they argued for.
-
-    Args:
-        pool: ``(action, trace)`` or ``(action, trace, state_key)`` items (e.g. from a CoT dataset);
-            a trace whose ``state_key`` equals ``ctx.info.get("state_key")`` is never returned, so a
-            state never receives its own trace.
-    """
-
-    def __init__(self, pool: Iterable[tuple[str, ...]]) -> None:
-        self._by_action: dict[str, list[tuple[str, Any]]] = defaultdict(list)
-        for item in pool:
-            action, trace, *key = item
-            self._by_action[action].append((trace, key[0] if key else None))
-
-    def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
-        own = ctx.info.get("state_key")
-        options = [t for t, k in self._by_action.get(action, ()) if k is None or k != own]
-        return options[int(rng.integers(len(options)))] if options else None
-
-    def actions(self) -> list[str]:
-        """The actions the pool has traces for."""
-        return list(self._by_action)

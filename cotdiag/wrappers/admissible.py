@@ -17,6 +17,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from cotdiag.error import InvalidConfigError
+
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
@@ -66,7 +68,7 @@ class AdmissibleActionWrapper(gym.Wrapper[dict, np.int64, str, str], gym.utils.R
         gym.utils.RecordConstructorArgs.__init__(self, max_actions=max_actions, dim=dim)
         gym.Wrapper.__init__(self, env)
         if max_actions < 1 or dim < 1:
-            raise ValueError(f"expected max_actions >= 1 and dim >= 1, got {max_actions} and {dim}")
+            raise InvalidConfigError(f"expected max_actions >= 1 and dim >= 1, got {max_actions} and {dim}")
         self.max_actions, self.dim = max_actions, dim
         self.action_space = spaces.Discrete(max_actions)
         self.observation_space = spaces.Dict({
@@ -79,7 +81,7 @@ class AdmissibleActionWrapper(gym.Wrapper[dict, np.int64, str, str], gym.utils.R
     def _encode(self, obs: str, info: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         adm: Sequence[str] | None = info.get("admissible_actions")
         if adm is None:
-            raise ValueError("expected info['admissible_actions'] to be a list, got None (this env cannot enumerate actions)")
+            raise InvalidConfigError("expected info['admissible_actions'] to be a list, got None (this env cannot enumerate actions)")
         self._actions = list(adm[: self.max_actions])
         n = len(self._actions)
         mask = np.zeros(self.max_actions, dtype=np.int8)

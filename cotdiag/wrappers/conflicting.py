@@ -14,7 +14,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from cotdiag.wrappers.traces import (
+from cotdiag.error import InvalidConfigError, InvalidTypeError
+from cotdiag.traces import (
     TRUNCATION_UNITS,
     TemplateTraceSource,
     TraceContext,
@@ -36,12 +37,12 @@ class ConflictingTraceWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordC
 
     Args:
         env: a ``DecodingModeWrapper(..., mode="cot")`` (or a stack above one).
-        source: a :class:`~cotdiag.wrappers.traces.TraceSource`, or ``"template"`` (default: the
+        source: a :class:`~cotdiag.traces.TraceSource`, or ``"template"`` (default: the
             templated source of ``env.spec.id``).
         fraction: probability that a state with a known expert action is injected (default 1.0:
             every such state); drawn from the wrapper's generator, seeded by ``reset(seed=...)``.
         truncation: fraction of the trace kept, in ``[0, 1]`` (the study sweeps 0, .25, .5, .75, 1).
-        unit: ``"chars"`` or ``"tokens"`` (see :func:`~cotdiag.wrappers.traces.truncate`).
+        unit: ``"chars"`` or ``"tokens"`` (see :func:`~cotdiag.traces.truncate`).
         tokenizer: optional tokenizer for ``unit="tokens"``.
         seed: seeds the generator when ``reset`` gets no seed.
 
@@ -53,8 +54,9 @@ class ConflictingTraceWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordC
     Info keys, describing the *returned* state: ``injected`` (bool), ``distractor_action``,
     ``trace`` (the injected, truncated trace), ``trace_full``, ``truncation`` (``None`` when not
     injected). Describing the step *just taken* (``None`` when that state was not injected):
-    ``followed_trace`` (the parsed action equals ``a2``), ``kept_expert`` (it equals the expert
-    action ``a1``).
+    ``revised`` (the parsed action equals ``a2``: the agent followed the trace) and ``anchored`` (it
+    equals the expert action ``a1``), the outcome names of the conflicting-trace diagnostic
+    (:mod:`cotdiag.diagnostics.conflicting`; definitions in docs/concepts.md).
 
     Raises:
         ValueError: the inner decoding mode is not ``"cot"``, or ``fraction``, ``truncation`` or
@@ -79,17 +81,17 @@ class ConflictingTraceWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordC
         gym.Wrapper.__init__(self, env)
         mode = env.get_wrapper_attr("mode")
         if mode != "cot":
-            raise ValueError(f"expected the inner DecodingModeWrapper in mode 'cot', got {mode!r}")
+            raise InvalidConfigError(f"expected the inner DecodingModeWrapper in mode 'cot', got {mode!r}")
         if not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"expected fraction in [0, 1], got {fraction!r}")
+            raise InvalidConfigError(f"expected fraction in [0, 1], got {fraction!r}")
         if not 0.0 <= truncation <= 1.0:
-            raise ValueError(f"expected truncation in [0, 1], got {truncation!r}")
+            raise InvalidConfigError(f"expected truncation in [0, 1], got {truncation!r}")
         if unit not in TRUNCATION_UNITS:
-            raise ValueError(f"expected unit in {list(TRUNCATION_UNITS)}, got {unit!r}")
+            raise InvalidConfigError(f"expected unit in {list(TRUNCATION_UNITS)}, got {unit!r}")
         if source == "template":
             source = TemplateTraceSource(env.spec.id if env.spec is not None else None)
         elif not callable(source):
-            raise TypeError(f"expected source to be 'template' or a callable TraceSource, got {source!r}")
+            raise InvalidTypeError(f"expected source to be 'template' or a callable TraceSource, got {source!r}")
         self.source = source
         self.fraction, self.truncation, self.unit, self.tokenizer = fraction, truncation, unit, tokenizer
         self.fmt = env.get_wrapper_attr("fmt")
@@ -118,11 +120,11 @@ class ConflictingTraceWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordC
     def _inject(self, info: dict[str, Any], previous: dict[str, Any] | None, raw: str | None = None) -> dict[str, Any]:
         if previous and previous.get("injected"):
             action = info.get("action")
-            info["followed_trace"] = action == previous["distractor"]
-            info["kept_expert"] = action == previous["expert"]
+            info["revised"] = action == previous["distractor"]
+            info["anchored"] = action == previous["expert"]
             info["completion"] = raw
         else:
-            info["followed_trace"] = info["kept_expert"] = None
+            info["revised"] = info["anchored"] = None
         expert = info.get("expert_action")
         self._pending = {"injected": False}
         chosen = None

@@ -4,11 +4,11 @@ The wrapper turns a CoTDiag text env into one of the study's two decoding condit
 
 * the observation becomes the prompt ``p`` (instructions for the mode, task, optional history,
   current observation, optionally the admissible actions), rendered by
-  :func:`cotdiag.wrappers.history.render_prompt`;
+  :func:`cotdiag.response.prompt.render_prompt`;
 * ``info["prefill"]`` is the string the policy's response starts with (``<action>`` in prompt
   mode, ``""`` in CoT mode);
 * the action passed to ``step`` is the policy's raw completion (without the prefill). The wrapper
-  parses it with :func:`cotdiag.wrappers.parsing.parse_response`; only the clean action reaches
+  parses it with :func:`cotdiag.response.parsing.parse_response`; only the clean action reaches
   the env.
 """
 
@@ -21,15 +21,21 @@ import gymnasium as gym
 from gymnasium.error import ResetNeeded
 
 from cotdiag.envs.spaces import UnicodeText
-from cotdiag.wrappers.format import DEFAULT_FORMAT, ResponseFormat
-from cotdiag.wrappers.history import (
+from cotdiag.error import InvalidConfigError, InvalidTypeError
+from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.response.parsing import (
+    DECODING_MODES,
+    MAX_RESPONSE_LENGTH,
+    normalization_for,
+    parse_response,
+)
+from cotdiag.response.prompt import (
     NO_HISTORY,
     HistoryConfig,
     HistoryStep,
     render_messages,
     select_history,
 )
-from cotdiag.wrappers.parsing import MAX_RESPONSE_LENGTH, MODES, normalization_for, parse_response
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +86,7 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
     Info keys (added to the env's):
         ``prefill`` (``str``), ``mode``, ``raw_response`` (the completion, ``""`` at reset),
         ``reasoning`` (``str``), ``parse_status`` (one of
-        :data:`cotdiag.wrappers.parsing.PARSE_STATUSES`, ``None`` at reset), ``action`` (the clean
+        :data:`cotdiag.response.parsing.PARSE_STATUSES`, ``None`` at reset), ``action`` (the clean
         action the env received, ``None`` when it received none), ``env_observation`` (the env's
         raw observation), ``history`` (the :class:`HistoryConfig` as a dict plus ``shown``: the
         number of past steps in the prompt), ``env_step``, and ``messages`` when ``chat=True``.
@@ -122,15 +128,15 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
             max_prompt_length=max_prompt_length, max_episode_steps=max_episode_steps,
         )
         gym.Wrapper.__init__(self, env)
-        if mode not in MODES:
-            raise ValueError(f"expected mode in {list(MODES)}, got {mode!r}")
+        if mode not in DECODING_MODES:
+            raise InvalidConfigError(f"expected mode in {list(DECODING_MODES)}, got {mode!r}")
         if on_format_error not in FORMAT_ERROR_POLICIES:
-            raise ValueError(f"expected on_format_error in {list(FORMAT_ERROR_POLICIES)}, got {on_format_error!r}")
+            raise InvalidConfigError(f"expected on_format_error in {list(FORMAT_ERROR_POLICIES)}, got {on_format_error!r}")
         if not isinstance(history, HistoryConfig):
-            raise TypeError(f"expected history of type HistoryConfig, got {type(history).__name__}")
+            raise InvalidTypeError(f"expected history of type HistoryConfig, got {type(history).__name__}")
         for name, value in (("max_response_length", max_response_length), ("max_prompt_length", max_prompt_length)):
             if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"expected {name} to be a positive int, got {value!r}")
+                raise InvalidConfigError(f"expected {name} to be a positive int, got {value!r}")
         self.mode = mode
         self.on_format_error = on_format_error
         self.penalty = float(penalty)
@@ -177,7 +183,7 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         if self._done:
             raise ResetNeeded("call reset() before step() (the episode is over or never started)")
         if not isinstance(completion, str):
-            raise TypeError(f"expected completion of type str, got {type(completion).__name__}")
+            raise InvalidTypeError(f"expected completion of type str, got {type(completion).__name__}")
         self._steps += 1
         res = parse_response(
             completion, mode=self.mode, prefill=self.prefill, fmt=self.fmt, normalization=self.normalization,

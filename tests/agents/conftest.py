@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cotdiag.baselines.tiny import MICRO_CONFIG, make_tiny_default
-from cotdiag.wrappers.format import DEFAULT_FORMAT
+from cotdiag.response.format import DEFAULT_FORMAT
 
 # Tiny models are latency-bound: one thread avoids oversubscription on small shared CPUs.
 torch.set_num_threads(1)

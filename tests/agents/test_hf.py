@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from cotdiag.agents.hf import HFPolicy, build_model_text
+from cotdiag.agents.hf import HFPolicy
 from cotdiag.agents.registry import make_policy
+from cotdiag.response.prompt import build_model_text
 
 PROMPTS = [
     "Task: put a mug on the desk.\n\nCurrent observation:\nYou see a mug 1.",

@@ -99,7 +99,7 @@ def test_completions_match_hf_policy_and_record_usage(hf):
     infos = [{"prefill": "<action>"}, {"prefill": ""}, {"prefill": "<action>"}]
     prompts = [PROMPT, "Task: x", PROMPT + " More."]
     with _Server(hf, fail_first=1) as srv:
-        pol = make_policy(f"openai:micro@{srv.url}", seed=0, backoff=0.01, concurrency=2)
+        pol = make_policy(f"openai:micro@{srv.url}", seed=0, concurrency=2)
         assert isinstance(pol, OpenAIPolicy)
         got = pol.act_batch(prompts, infos)
     want = [hf.act(p, i) for p, i in zip(prompts, infos, strict=True)]
@@ -110,7 +110,7 @@ def test_completions_match_hf_policy_and_record_usage(hf):
 
 def test_chat_api_sends_prefill_as_assistant_message(hf):
     with _Server(hf) as srv:
-        pol = OpenAIPolicy("micro", srv.url, api="chat", backoff=0.01)
+        pol = OpenAIPolicy("micro", srv.url, api="chat")
         out = pol.act(PROMPT, {"prefill": "<action>"})
         body = srv.seen[-1]
     assert body["messages"][-1] == {"role": "assistant", "content": "<action>"}
@@ -120,7 +120,7 @@ def test_chat_api_sends_prefill_as_assistant_message(hf):
 
 def test_gives_up_after_retries(hf):
     with _Server(hf, fail_first=10) as srv:
-        pol = OpenAIPolicy("micro", srv.url, max_retries=2, backoff=0.01, timeout=5)
+        pol = OpenAIPolicy("micro", srv.url, max_retries=2, timeout=5)
         with pytest.raises(EndpointError):
             pol.act(PROMPT, {"prefill": ""})
     assert pol.usage["retries"] == 2 and pol.usage["failures"] == 1
@@ -134,7 +134,7 @@ def test_cli_evaluate_selects_the_chat_api(hf, tmp_path):
     with _Server(hf) as srv:
         res = CliRunner().invoke(app, [
             "evaluate", "--env", "CoTDiag-ALFWorld-v0", "--split", "valid_seen", "--policy", f"openai:micro@{srv.url}",
-            "--policy-kwarg", "api=chat", "--policy-kwarg", "backoff=0.01", "--mode", "prompt", "--episodes", "1",
+            "--policy-kwarg", "api=chat", "--mode", "prompt", "--episodes", "1",
             "--max-steps", "1", "--out", str(tmp_path)])
         body = srv.seen[-1]
     assert res.exit_code == 0, res.output

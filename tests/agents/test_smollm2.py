@@ -37,7 +37,7 @@ def tok(path):
 
 
 def _prompt(mode: str) -> str:
-    from cotdiag.wrappers import HistoryConfig, HistoryStep, render_prompt
+    from cotdiag.response import HistoryConfig, HistoryStep, render_prompt
 
     hist = [HistoryStep(FIRST, "go to desk 1")]
     return render_prompt(TASK, OBS, hist, mode=mode, config=HistoryConfig(window=2, keep_first=True))
@@ -78,7 +78,7 @@ def test_missing_wheel_says_how_to_install(monkeypatch):
 
 
 def test_prompt_mode_prefills_action_after_the_assistant_header(tok):
-    from cotdiag.agents.hf import build_model_text
+    from cotdiag.response.prompt import build_model_text
 
     p = build_model_text(tok, _prompt("prompt"), "<action>")
     assert p.endswith("<|im_end|>\n<|im_start|>assistant\n<action>")
@@ -92,8 +92,8 @@ def test_prompt_mode_prefills_action_after_the_assistant_header(tok):
 
 
 def test_wrapper_messages_render_the_same_model_input(tok):
-    from cotdiag.agents.hf import build_model_text
-    from cotdiag.wrappers import HistoryConfig, HistoryStep, chat_messages, render_messages
+    from cotdiag.response import HistoryConfig, HistoryStep, chat_messages, render_messages
+    from cotdiag.response.prompt import build_model_text
 
     hist = [HistoryStep(FIRST, "go to desk 1")]
     msgs = render_messages(TASK, OBS, hist, mode="cot", config=HistoryConfig(window=2, keep_first=True))
@@ -103,9 +103,9 @@ def test_wrapper_messages_render_the_same_model_input(tok):
 
 @pytest.mark.parametrize("fmt", ["cot", "prompt"])
 def test_generation_sft_labels_and_attribution_agree_on_positions(tok, fmt):
-    from cotdiag.agents.hf import build_model_text
     from cotdiag.baselines.sft import IGNORE_INDEX, tokenize_example
     from cotdiag.diagnostics.attention import encode_example
+    from cotdiag.response.prompt import build_model_text
 
     prompt = _prompt(fmt)
     trace = TRACE if fmt == "cot" else None

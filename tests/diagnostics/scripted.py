@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cotdiag.diagnostics.backend import Backend
-from cotdiag.wrappers.format import DEFAULT_FORMAT as F
+from cotdiag.response.format import DEFAULT_FORMAT as F
 
 
 def make_states(n: int = 8) -> list[dict]:

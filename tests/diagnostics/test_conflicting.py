@@ -69,7 +69,7 @@ def test_swap_source_never_returns_a1_and_is_seeded():
 
 def test_templated_source_on_rendered_prompt():
     from cotdiag.diagnostics.conflicting import templated_source
-    from cotdiag.wrappers.history import render_prompt
+    from cotdiag.response.prompt import render_prompt
 
     prompt = render_prompt("put a clean mug in coffeemachine.", "You arrive at desk 1. On the desk 1, you see a mug 1.")
     state = {"prompt": prompt, "admissible_actions": ["take mug 1 from desk 1", "go to sinkbasin 1", "look"],
@@ -82,7 +82,7 @@ def test_templated_source_on_rendered_prompt():
 
 def test_templated_source_without_admissible_actions_uses_distractors():
     from cotdiag.diagnostics.conflicting import templated_source
-    from cotdiag.wrappers.history import render_prompt
+    from cotdiag.response.prompt import render_prompt
 
     state = {"prompt": render_prompt("What's the weather in Paris?", "user: What's the weather in Paris?"),
              "action": "[get_weather(city='Paris', unit='celsius')]", "admissible_actions": None,

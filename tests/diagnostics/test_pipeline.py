@@ -7,7 +7,7 @@ import pytest
 from cotdiag.diagnostics.plots import write_plots
 from cotdiag.diagnostics.report import build_report, write_report
 from cotdiag.diagnostics.sweep import DiagnoseConfig, list_checkpoints, sweep
-from cotdiag.wrappers.history import render_prompt
+from cotdiag.response.prompt import render_prompt
 
 TASKS = ["put a mug on the desk.", "put a pen in the drawer.", "heat an egg and put it in the fridge."]
 

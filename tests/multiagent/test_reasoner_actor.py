@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 from pettingzoo.test import api_test, parallel_api_test
 
-from cotdiag.wrappers.reasoner_actor import ReasonerActorEnv, ReasonerActorParallelEnv
-from wrappers.conftest import make_scripted
+from cotdiag.multiagent.reasoner_actor import ReasonerActorEnv, ReasonerActorParallelEnv
+from cotdiag.testing import make_scripted
 
 
-@pytest.mark.parametrize("mode", ["cooperative", "adversarial"])
-def test_aec_api(mode):
-    api_test(ReasonerActorEnv(make_scripted(), mode, max_text_length=2000, max_action_length=300), num_cycles=30)
+@pytest.mark.parametrize("incentive", ["cooperative", "adversarial"])
+def test_aec_api(incentive):
+    api_test(ReasonerActorEnv(make_scripted(), incentive, max_text_length=2000, max_action_length=300), num_cycles=30)
 
 
-@pytest.mark.parametrize("mode", ["cooperative", "adversarial"])
-def test_parallel_api(mode):
-    parallel_api_test(ReasonerActorParallelEnv(make_scripted(), mode, max_text_length=2000, max_action_length=300), num_cycles=30)
+@pytest.mark.parametrize("incentive", ["cooperative", "adversarial"])
+def test_parallel_api(incentive):
+    parallel_api_test(ReasonerActorParallelEnv(make_scripted(), incentive, max_text_length=2000, max_action_length=300), num_cycles=30)
 
 
 def test_adversarial_rewards_reasoner_when_actor_leaves_expert():

@@ -1,10 +1,10 @@
-"""Every parse status from a hand-written response (see cotdiag.wrappers.parsing)."""
+"""Every parse status from a hand-written response (see cotdiag.response.parsing)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cotdiag.wrappers import (
+from cotdiag.response import (
     PARSE_STATUSES,
     ActionNormalization,
     ResponseFormat,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cotdiag.wrappers import (
+from cotdiag.response import (
     HistoryConfig,
     HistoryStep,
     chat_messages,

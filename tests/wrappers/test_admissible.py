@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
+from cotdiag.testing import make_scripted
 from cotdiag.wrappers.admissible import AdmissibleActionWrapper, hashed_bag_of_words
-from wrappers.conftest import make_scripted
 
 
 def test_sb3_check_env_scripted():

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from cotdiag.wrappers.conflicting import ConflictingTraceWrapper
-from cotdiag.wrappers.decoding import DecodingModeWrapper
-from cotdiag.wrappers.history import HistoryConfig
-from cotdiag.wrappers.traces import (
+from cotdiag.response.prompt import HistoryConfig
+from cotdiag.testing import make_scripted
+from cotdiag.traces import (
     ALFWorldTraces,
     BFCLTraces,
     SwapTraceSource,
@@ -17,7 +16,8 @@ from cotdiag.wrappers.traces import (
     TraceContext,
     truncate,
 )
-from wrappers.conftest import make_scripted
+from cotdiag.wrappers.conflicting import ConflictingTraceWrapper
+from cotdiag.wrappers.decoding import DecodingModeWrapper
 
 
 def make(**kwargs):
@@ -29,7 +29,7 @@ def rollout(env, seed, steps=3):
     out = [(info["distractor_action"], info["trace"])]
     for _ in range(steps):
         _, _, term, trunc, info = env.step(f"{info['expert_action']}</action>")
-        out.append((info["distractor_action"], info["trace"], info["kept_expert"], info["followed_trace"]))
+        out.append((info["distractor_action"], info["trace"], info["anchored"], info["revised"]))
         if term or trunc:
             break
     return out
@@ -50,10 +50,10 @@ def test_prefill_and_outcomes():
     assert info["trace"] == truncate(info["trace_full"], 0.5)
     a2 = info["distractor_action"]
     _, _, _, _, info2 = env.step(f"{a2}</action>")
-    assert info2["parse_status"] == "ok" and info2["followed_trace"] and not info2["kept_expert"]
+    assert info2["parse_status"] == "ok" and info2["revised"] and not info2["anchored"]
     assert info2["reasoning"] and info2["action"] == a2
     _, _, _, _, info3 = env.step(f"{info2['expert_action']}</action>")
-    assert info3["kept_expert"] and not info3["followed_trace"]
+    assert info3["anchored"] and not info3["revised"]
 
 
 def test_fraction_zero_never_injects():
@@ -61,7 +61,7 @@ def test_fraction_zero_never_injects():
     _, info = env.reset(seed=0)
     assert not info["injected"] and info["prefill"] == ""
     _, _, _, _, info = env.step("<action>open box</action>")
-    assert info["followed_trace"] is None and info["parse_status"] == "ok"
+    assert info["revised"] is None and info["parse_status"] == "ok"
 
 
 def test_requires_cot_and_valid_args():
@@ -144,4 +144,4 @@ def test_check_env_and_injection_on_alfworld(alfworld):
     _, info = env.reset(seed=1)
     assert info["injected"] and info["distractor_action"] in info["admissible_actions"]
     _, _, _, _, info = env.step(f"{info['distractor_action']}</action>")
-    assert info["followed_trace"] is True
+    assert info["revised"] is True

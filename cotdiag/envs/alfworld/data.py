@@ -96,7 +96,7 @@ def task_params_from_folder(task_folder: str) -> dict[str, object]:
     """
     parts = task_folder.split("-")
     if len(parts) != 5:
-        raise ValueError(f"expected '<task_type>-<Object>-<MRecep>-<Recep>-<Scene>', got {task_folder!r}")
+        raise InvalidConfigError(f"expected '<task_type>-<Object>-<MRecep>-<Recep>-<Scene>', got {task_folder!r}")
     task_type, obj, mrecep, recep, _scene = parts
     none = lambda s: "" if s == "None" else s  # noqa: E731
     is_look = task_type == "look_at_obj_in_light"

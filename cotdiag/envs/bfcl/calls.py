@@ -23,6 +23,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from cotdiag.error import CoTDiagError
+
 #: The end-of-turn action: a list of no calls.
 END_OF_TURN = "[]"
 #: Deepest nesting of list/tuple/dict literals accepted in one argument.
@@ -33,7 +35,7 @@ _SCALARS = (str, int, float, bool, type(None))
 _literal_value = ast.literal_eval
 
 
-class CallSyntaxError(ValueError):
+class CallSyntaxError(CoTDiagError, ValueError):
     """The action is not a list of literal-argument calls.
 
     Attributes:

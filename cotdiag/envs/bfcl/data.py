@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from cotdiag.error import DependencyNotInstalled, InvalidConfigError
+from cotdiag.error import DependencyNotInstalled, InvalidConfigError, UnknownTaskError
 
 #: Single-turn categories in Python syntax, scored by the AST checker.
 AST_CATEGORIES: tuple[str, ...] = (
@@ -121,7 +121,7 @@ def category_of(task_id: str) -> str:
     for c in sorted(CATEGORIES, key=len, reverse=True):
         if task_id.startswith(c + "_") and task_id in _entries_by_id(c):
             return c
-    raise KeyError(f"{task_id!r} is not an entry of a supported BFCL category")
+    raise UnknownTaskError(f"{task_id!r} is not an entry of a supported BFCL category")
 
 
 def get_entry(task_id: str) -> tuple[str, dict[str, Any], Any]:

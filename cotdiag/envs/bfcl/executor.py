@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cotdiag.envs.bfcl.calls import Call
-from cotdiag.error import DependencyNotInstalled
+from cotdiag.error import CoTDiagError, DependencyNotInstalled
 
 #: Largest integer exponent ``MathAPI.power`` runs on integer bases (larger ones would take minutes).
 MAX_INT_EXPONENT = 10_000
@@ -32,7 +32,7 @@ MAX_SQRT_PRECISION = 1_000
 MAX_DECIMAL_PLACES = 1_000
 
 
-class InvalidCallError(ValueError):
+class InvalidCallError(CoTDiagError, ValueError):
     """A parsed call may not run here (unknown, unavailable or excluded function)."""
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from cotdiag.envs.bfcl.calls import Call, CallSyntaxError, parse_calls
 from cotdiag.envs.bfcl.data import AST_CATEGORIES
 from cotdiag.envs.bfcl.executor import APISession
+from cotdiag.error import InvalidConfigError
 
 #: Model name handed to the AST checker: a prompt-mode model whose function names keep their dots
 #: (``Qwen/Qwen3-8B``, the study's model; the checker maps ``_`` back to ``/``).
@@ -106,7 +107,7 @@ def score_single_turn(category: str, entry: dict[str, Any], ground_truth: Any, a
             return (Verdict(True) if has_call else Verdict(False, "no function call", "relevance_error:decoder_failed")), True
         return (Verdict(False, "function call made", "irrelevance_error:decoder_success") if has_call else Verdict(True)), True
     if category not in AST_CATEGORIES:
-        raise ValueError(f"expected a single-turn category, got {category!r}")
+        raise InvalidConfigError(f"expected a single-turn category, got {category!r}")
     from bfcl_eval.constants.enums import Language
     from bfcl_eval.eval_checker.ast_eval.ast_checker import ast_checker
     from bfcl_eval.utils import is_function_calling_format_output
