@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from datasets import load_from_disk
 
-    from cotdiag.baselines.sft import load_or_build_model
+    from cotdiag.baselines.sft import ActionMaskSFTConfig, load_or_build_model
     from cotdiag.cli.train import run_sft
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -113,10 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     for k in (float(x) for x in args.mask_ratios.split(",")):
         run = out / f"sft_k{k:g}"
         if not (run / "train_log.json").is_file():
-            run_sft(train_dir, init, run, action_mask_ratio=k, response_format=args.response_format,
-                    epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, save_steps=args.save_steps,
-                    max_steps=args.max_steps, seed=args.seed, max_length=args.max_length,
-                    description=f"SFT k={k:g}", gradient_checkpointing=not args.no_gradient_checkpointing)
+            cfg = ActionMaskSFTConfig(
+                output_dir=str(run), action_mask_ratio=k, response_format=args.response_format,
+                num_train_epochs=args.epochs, learning_rate=args.lr, per_device_train_batch_size=args.batch_size,
+                save_steps=args.save_steps, max_steps=args.max_steps, seed=args.seed, max_length=args.max_length,
+                gradient_checkpointing=not args.no_gradient_checkpointing, disable_tqdm=True)
+            run_sft(train_dir, init, cfg, description=f"SFT k={k:g}")
         runs.append(run)
     for run in runs:
         for split in splits:

@@ -55,7 +55,7 @@ def test_bad_option_value_is_a_usage_error(capsys, tmp_path, argv):
     assert code == 2 and "Invalid value" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", [["evaluate"], ["train", "sft"], ["diagnose"], ["leaderboard", "run"]])
+@pytest.mark.parametrize("command", [["evaluate"], ["diagnose"], ["leaderboard", "run"], ["train", "sb3"]])
 def test_help_at_80_columns_keeps_every_option_name_whole(command):
     from typer.testing import CliRunner
 
@@ -78,3 +78,45 @@ def test_every_command_is_registered():
     res = CliRunner().invoke(app, ["--help"])
     for command in ("evaluate", "demo", "diagnose", "train", "leaderboard"):
         assert f"  {command}" in res.output, res.output
+
+
+@pytest.mark.parametrize(("command", "config_cls"), [("sft", "ActionMaskSFTConfig"), ("grpo", "ActionMaskGRPOConfig")])
+def test_train_options_are_derived_from_the_config_dataclass(command, config_cls):
+    """Every field of the TRL config is an option (argparse's help, choices declared)."""
+    import dataclasses
+    import importlib
+
+    from typer.testing import CliRunner
+
+    from cotdiag.cli import app
+
+    cls = getattr(importlib.import_module(f"cotdiag.baselines.{command}"), config_cls)
+    res = CliRunner().invoke(app, ["train", command, "--help"])
+    assert res.exit_code == 0, res.output
+    for f in dataclasses.fields(cls):
+        if f.init and not f.name.startswith("_"):
+            assert f"--{f.name}" in res.output, f.name
+    assert "--data DATA" in res.output and "--model MODEL" in res.output
+    if command == "sft":
+        assert "--response_format {cot,prompt,mixed}" in res.output
+    res = CliRunner().invoke(app, ["train", command, "--data", "x", "--output_dir", "y", "--response_format", "nope"])
+    assert res.exit_code == 2
+
+
+def test_train_sft_parses_into_the_config(tmp_path, monkeypatch):
+    from cotdiag.baselines.sft import ActionMaskSFTConfig
+    from cotdiag.cli import train
+
+    seen = {}
+    monkeypatch.setattr(train, "run_sft", lambda data, model, config: seen.update(data=data, model=model, config=config))
+    from typer.testing import CliRunner
+
+    from cotdiag.cli import app
+
+    res = CliRunner().invoke(app, ["train", "sft", "--data", "d", "--model", "smollm2-135m", "--output_dir", str(tmp_path),
+                                   "--action-mask-ratio", "0.3", "--learning_rate", "1e-4", "--max_steps", "7"])
+    assert res.exit_code == 0, res.output
+    cfg = seen["config"]
+    assert isinstance(cfg, ActionMaskSFTConfig) and seen["data"] == "d" and seen["model"] == "smollm2-135m"
+    assert (cfg.action_mask_ratio, cfg.learning_rate, cfg.max_steps) == (0.3, 1e-4, 7)
+    assert cfg.lr_scheduler_type == "cosine" and cfg.warmup_steps == 10  # the study's defaults live in the config

@@ -25,7 +25,7 @@ def _close(a, b, path=""):
             _close(a[k], b[k], f"{path}/{k}")
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _close(x, y, f"{path}[{i}]")
     elif isinstance(a, float) or isinstance(b, float):
         assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-12, f"{path}: {a} != {b}"

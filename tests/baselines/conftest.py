@@ -40,6 +40,7 @@ def sft_micro(tmp_path_factory, scripted_dataset, micro_model) -> Path:
 
     out = tmp_path_factory.mktemp("sft_micro")
     cfg = ActionMaskSFTConfig(output_dir=str(out), max_steps=40, per_device_train_batch_size=9, learning_rate=5e-3,
-                              save_strategy="no", disable_tqdm=True, dataloader_num_workers=0, logging_steps=10)
+                              save_strategy="no", disable_tqdm=True, dataloader_num_workers=0, logging_steps=10,
+                              lr_scheduler_type="linear", warmup_steps=0)
     train_sft(scripted_dataset, str(micro_model), cfg)
     return out
