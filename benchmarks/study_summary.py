@@ -1,4 +1,4 @@
-"""The five findings of PAPER.md, tested on the small-scale study's reports (paired 95% CIs).
+"""The five findings of docs/concepts.md (arXiv 2606.26935), tested on the small-scale study's reports (paired 95% CIs).
 
 Reads ``ROOT/ENV/RUN/SPLIT/records/checkpoint-N.json`` (written by ``cotdiag diagnose``) and writes
 ``ROOT/findings.json`` and ``ROOT/findings.md``. Every comparison is paired on the same items, with

@@ -169,3 +169,12 @@ def test_every_deliberate_error_is_a_cotdiag_error():
     stray = [f"{m}:{line} raises {cls.__name__}" for m, line, cls in _raised_classes()
              if not issubclass(cls, (CoTDiagError, *allowed)) and (m, cls) not in simulated]
     assert not stray, stray
+
+
+def test_docstrings_cite_the_repository_s_definitions():
+    """Definitions are cited from docs/concepts.md (arXiv 2606.26935), never from a file outside the repository."""
+    concepts = (PACKAGE.parent / "docs" / "concepts.md").read_text()
+    assert "2606.26935" in concepts
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        assert "PAPER.md" not in text and "/work/" not in text, path

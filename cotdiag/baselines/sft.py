@@ -14,7 +14,7 @@ Design (TRL's documented hooks only, no forked trainer):
 3. :class:`ActionMaskingCollator` (a subclass of TRL's ``DataCollatorForLanguageModeling``) sets
    the labels of the *action tokens* of those examples to ``-100``. The action tags and the
    reasoning stay supervised, so masked examples train only the CoT span and the switch to acting
-   (PAPER.md, "The intervention").
+   (docs/concepts.md (arXiv 2606.26935), "The intervention").
 
 Response formats (:attr:`ActionMaskSFTConfig.response_format`):
 

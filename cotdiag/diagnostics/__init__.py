@@ -1,4 +1,4 @@
-"""Diagnostics of where CoT training gains land (PAPER.md), one small module per concept.
+"""Diagnostics of where CoT training gains land (docs/concepts.md, arXiv 2606.26935), one small module per concept.
 
 ==========================  ==================================================================
 module                      what it measures

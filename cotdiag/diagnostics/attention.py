@@ -1,6 +1,6 @@
 """Attention mass: where the action-token query rows attend (prompt vs CoT).
 
-Source: PAPER.md, "Mechanistic analyses (action-only loss)", *Attention mass*.
+Source: docs/concepts.md (arXiv 2606.26935), "Mechanistic analyses (action-only loss)", *Attention mass*.
 
 An analysed sequence is ``prompt + <think>trace</think> + <action> + action`` (see
 :func:`encode_example`), split into the spans of :data:`cotdiag.diagnostics.common.SPANS`:

@@ -235,7 +235,7 @@ def summarize_attribution(results: list[dict[str, Any]], *, seed: int = 0) -> di
     ``gradient{sink}/embedding_{span}_share``; and per-layer lists under
     ``per_layer/attention{sink}/{span}`` and ``per_layer/gradient{sink}/{span}`` (means over
     examples, one number per layer, plus ``..._ci95``). Unit: fraction of mass in [0, 1].
-    Source: PAPER.md, "Mechanistic analyses (action-only loss)".
+    Source: docs/concepts.md (arXiv 2606.26935), "Mechanistic analyses (action-only loss)".
     """
     from cotdiag.diagnostics.common import SPANS, mean_ci
 

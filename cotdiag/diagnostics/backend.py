@@ -2,7 +2,7 @@
 
 A :class:`Backend` continues a prompt from a *prefill* (the start of the response, fixed by the
 diagnostic) and, optionally, scores a continuation. The three decoding conditions of
-``PAPER.md`` ("Two decoding modes on the same decision state", "Conflicting-trace test") are all
+docs/concepts.md (arXiv 2606.26935) ("Two decoding modes on the same decision state", "Conflicting-trace test") are all
 prefills of the same prompt:
 
 ==================  =====================================================  ==================
@@ -87,7 +87,7 @@ def cot_prefill(reasoning: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> str:
 
 
 def prompt_actions(backend: Backend, prompts: Sequence[str]) -> list[str]:
-    """Prompt actions a_p: complete after the ``<action>`` prefill (PAPER.md, "Two decoding modes")."""
+    """Prompt actions a_p: complete after the ``<action>`` prefill (docs/concepts.md (arXiv 2606.26935), "Two decoding modes")."""
     outs = backend.complete(list(prompts), [backend.fmt.action_open] * len(prompts))
     _check_len(outs, prompts)
     return [action_from_completion(o, backend.fmt) for o in outs]

@@ -1,6 +1,6 @@
 """The conflicting-trace test: does a trace arguing for another action change the action?
 
-Source: PAPER.md, "Conflicting-trace test". For a state with prompt p1 and the model's own prompt
+Source: docs/concepts.md (arXiv 2606.26935), "Conflicting-trace test". For a state with prompt p1 and the model's own prompt
 action a1, take a trace t2 written for a different action a2 != a1, keep its first fraction f,
 feed ``p1 + <think>truncated(t2)</think><action>`` and let the model complete the action a. Each
 output is one of:
@@ -218,7 +218,7 @@ def summarize_conflicting(records: Sequence[Mapping[str, Any]]) -> dict[str, Any
     Definitions (per source s and fraction f, over the n states with a conflicting trace):
     ``revision_rate = #{a == a2}/n`` (trace-following), ``anchored_rate = #{a == a1}/n``
     (prompt-anchored), ``other_rate = #{neither}/n``; unit: fraction of states; they sum to 1.
-    Source: PAPER.md, "Conflicting-trace test".
+    Source: docs/concepts.md (arXiv 2606.26935), "Conflicting-trace test".
 
     Returns:
         ``{source: {fraction_str: {"revision_rate": rec, "anchored_rate": rec, "other_rate": rec}}}``

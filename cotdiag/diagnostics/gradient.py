@@ -1,6 +1,6 @@
 """Gradient mass: how much of an action-only loss's gradient flows to the prompt vs the CoT.
 
-Source: PAPER.md, "Mechanistic analyses (action-only loss)", *Gradient mass*.
+Source: docs/concepts.md (arXiv 2606.26935), "Mechanistic analyses (action-only loss)", *Gradient mass*.
 
 **Loss.** ``L = Σ_{j ∈ action tokens} −log p(x_j | x_{<j})`` (summed NLL of the action tokens
 only; the prompt, the CoT and the action tag carry no loss). Shares are invariant to the scale of

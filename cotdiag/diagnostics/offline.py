@@ -1,6 +1,6 @@
 """Offline prompt-vs-CoT metrics on held-out expert decision states.
 
-Source: PAPER.md, "Two decoding modes on the same decision state". For each state (prompt p,
+Source: docs/concepts.md (arXiv 2606.26935), "Two decoding modes on the same decision state". For each state (prompt p,
 expert action a*), the model gives a prompt action a_p and a CoT action a_c (see
 :mod:`cotdiag.diagnostics.backend`); this module scores them.
 
@@ -47,7 +47,7 @@ def action_quality(actions: Sequence[str], references: Sequence[str], normalize:
     """Quality of a decoding mode: fraction of states whose action equals the expert action.
 
     Definition: ``(1/n) Σ_i [norm(a_i) == norm(a*_i)]``; unit: fraction of states in [0, 1];
-    95% Wilson interval. Source: PAPER.md, "Two decoding modes" (quality = exact match after
+    95% Wilson interval. Source: docs/concepts.md (arXiv 2606.26935), "Two decoding modes" (quality = exact match after
     normalisation).
     """
     return proportion(exact_matches(actions, references, normalize))
@@ -58,7 +58,7 @@ def cot_advantage(cot_correct: Sequence[bool], prompt_correct: Sequence[bool], *
 
     Definition: ``(1/n) Σ_i ([a_c,i correct] − [a_p,i correct])``; unit: fraction of states in
     [−1, 1]; 95% paired percentile-bootstrap interval over states
-    (:func:`cotdiag.stats.paired_bootstrap_ci`). Source: PAPER.md, "Two decoding modes" (CoT
+    (:func:`cotdiag.stats.paired_bootstrap_ci`). Source: docs/concepts.md (arXiv 2606.26935), "Two decoding modes" (CoT
     advantage, offline and per-state paired).
     """
     return paired_difference([float(c) for c in cot_correct], [float(p) for p in prompt_correct], seed=seed)
@@ -69,7 +69,7 @@ def consistency(prompt_acts: Sequence[str], cot_acts: Sequence[str], normalize: 
 
     Definition: ``(1/n) Σ_i [norm(a_p,i) == norm(a_c,i) != ""]``; unit: fraction in [0, 1];
     Wilson 95% interval. Two empty actions (no parseable action in either mode) do not count as
-    agreeing. Source: PAPER.md, "Two decoding modes" (consistency = fraction of states where
+    agreeing. Source: docs/concepts.md (arXiv 2606.26935), "Two decoding modes" (consistency = fraction of states where
     a_p == a_c).
     """
     return proportion(consistent_flags(prompt_acts, cot_acts, normalize))
@@ -88,7 +88,7 @@ def expert_logprobs(
     Definition: ``log P(a* + </action> | p + prefill)`` with prefill ``<action>`` (prompt mode, when
     ``reasonings`` is ``None``) or ``<think>{t}</think><action>`` with the model's own generated
     reasoning t (CoT mode). The closing tag is included so the probability is that of emitting
-    exactly a* and stopping. Source: PAPER.md, "Two decoding modes" (also report the model's
+    exactly a* and stopping. Source: docs/concepts.md (arXiv 2606.26935), "Two decoding modes" (also report the model's
     log-probability of the reference action under each mode).
 
     Raises:

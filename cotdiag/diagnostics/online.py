@@ -1,6 +1,6 @@
 """Online prompt-vs-CoT comparison: each decoding mode plays the same episodes in the environment.
 
-Source: PAPER.md, "Two decoding modes on the same decision state" (CoT advantage measured online as
+Source: docs/concepts.md (arXiv 2606.26935), "Two decoding modes on the same decision state" (CoT advantage measured online as
 the episode-success gap when each mode acts in the environment on unseen tasks).
 
 Both modes play the plan of :func:`cotdiag.rollout.episode_plan` (same task ids, same reset
@@ -85,7 +85,7 @@ def summarize_online(records: dict[str, list[dict[str, Any]]], *, seed: int = 0)
     ``online/{mode}/mean_steps`` = mean env steps per episode (bootstrap 95% CIs);
     ``online/cot_advantage_success`` = mean over paired episodes of ``won_cot − won_prompt``
     (fraction of episodes, paired bootstrap 95% CI) and ``online/cot_advantage_score`` the same for
-    the final score. Source: PAPER.md, "Two decoding modes" (online CoT advantage).
+    the final score. Source: docs/concepts.md (arXiv 2606.26935), "Two decoding modes" (online CoT advantage).
     """
     out: dict[str, Any] = {}
     for mode, rs in records.items():

@@ -7,7 +7,7 @@ so results of two versions are never mixed (the version is part of every record'
 Built-in suites:
 
 * ``default`` (v1): ALFWorld, ScienceWorld and BFCL, in-domain and out-of-domain (the study's
-  held-out task types / categories, PAPER.md "OOD splits"); 20 episodes per entry and mode.
+  held-out task types / categories, docs/concepts.md (arXiv 2606.26935) "OOD splits"); 20 episodes per entry and mode.
   ScienceWorld has no in-domain-only test split, so its in-domain entry uses ``dev`` (held-out
   variations of every task type).
 * ``smoke`` (v1): ALFWorld only, 1 episode per split (seed 4: a short look-at-in-light and a
@@ -43,7 +43,7 @@ from typing import Any
 from cotdiag.error import InvalidConfigError
 from cotdiag.response import DECODING_MODES
 
-#: The decoding modes (PAPER.md): prefilled action tag vs reasoning first.
+#: The decoding modes (docs/concepts.md, arXiv 2606.26935): prefilled action tag vs reasoning first.
 DOMAINS: tuple[str, ...] = ("id", "ood")
 
 

@@ -1,6 +1,6 @@
 """``ConflictingTraceWrapper``: prefill the response with a trace that argues for a wrong action.
 
-The study's conflicting-trace test (PAPER.md): for state ``p1`` with expert action ``a1``, take a
+The study's conflicting-trace test (docs/concepts.md, arXiv 2606.26935): for state ``p1`` with expert action ``a1``, take a
 trace ``t2`` written for a different action ``a2``, truncate it, and feed
 ``p1 + truncated(t2) + <action>``; then count how often the policy's action is ``a1``
 (prompt-anchored), ``a2`` (trace-following) or other.

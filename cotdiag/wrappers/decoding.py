@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 #: The format-error policies.
 FORMAT_ERROR_POLICIES: tuple[str, ...] = ("penalize", "terminate", "pass_through")
-#: The study's GRPO format penalty (PAPER.md, "Protocol reported").
+#: The study's GRPO format penalty (docs/concepts.md (arXiv 2606.26935), "Protocol reported").
 FORMAT_PENALTY = -0.1
 #: Default maximum prompt length in characters (the observation space's ``max_length``).
 MAX_PROMPT_LENGTH = 1_000_000
@@ -96,15 +96,19 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         TypeError: ``history`` is not a :class:`HistoryConfig`; ``step`` got a non-``str``.
         gymnasium.error.ResetNeeded: ``step`` before ``reset`` or after the episode ended.
 
-    Example:
-        >>> import gymnasium as gym, cotdiag  # doctest: +SKIP
-        >>> env = DecodingModeWrapper(gym.make("CoTDiag-ALFWorld-v0"), mode="prompt")  # doctest: +SKIP
-        >>> prompt, info = env.reset(seed=0)  # doctest: +SKIP
-        >>> info["prefill"]  # doctest: +SKIP
-        '<action>'
-        >>> _, r, *_ , info = env.step("look</action>")  # doctest: +SKIP
-        >>> info["parse_status"], info["action"]  # doctest: +SKIP
+    Example (real ALFWorld games from ``$ALFWORLD_DATA``):
+        >>> import gymnasium as gym, cotdiag
+        >>> env = DecodingModeWrapper(gym.make("CoTDiag-ALFWorld-v0", split="valid_seen"), mode="prompt")
+        >>> prompt, info = env.reset(seed=0)
+        >>> prompt.startswith("You are an agent acting in a text environment."), info["prefill"]
+        (True, '<action>')
+        >>> _, reward, *_, info = env.step(info["expert_action"] + "</action>")  # the model's text after the prefill
+        >>> info["parse_status"], info["action"]
         ('ok', 'look')
+        >>> _, reward, *_, info = env.step("no closing tag")  # a format error: penalized, not sent
+        >>> info["parse_status"], info["action"], reward
+        ('unclosed_action_tag', None, -0.1)
+        >>> env.close()
     """
 
     def __init__(

@@ -22,7 +22,7 @@ TASK_TYPES: tuple[str, ...] = (
     "pick_two_obj_and_place",
 )
 
-#: Task types held out by the study (PAPER.md, "OOD splits": cool-and-place, pick-two-and-place).
+#: Task types held out by the study (docs/concepts.md (arXiv 2606.26935), "OOD splits": cool-and-place, pick-two-and-place).
 OOD_TASK_TYPES: tuple[str, ...] = ("pick_cool_then_place_in_recep", "pick_two_obj_and_place")
 
 #: split name -> (folder under json_2.1.1, task types kept or None for all).

@@ -36,7 +36,7 @@ MULTI_TURN_CATEGORIES: tuple[str, ...] = (
 )
 CATEGORIES: tuple[str, ...] = SINGLE_TURN_CATEGORIES + MULTI_TURN_CATEGORIES
 
-#: The study's held-out setting (PAPER.md, "OOD splits": BFCL holds out the long-context setting).
+#: The study's held-out setting (docs/concepts.md (arXiv 2606.26935), "OOD splits": BFCL holds out the long-context setting).
 OOD_CATEGORIES: tuple[str, ...] = ("multi_turn_long_context",)
 
 #: split name -> categories, in order. Every category is also a split of its own name.

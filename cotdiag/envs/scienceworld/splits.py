@@ -6,7 +6,7 @@ They are copied here as a static table so that listing a split needs no JVM;
 ``tests/envs/test_scienceworld.py`` and ``benchmarks/scienceworld_gold.py`` check the table against
 the installed simulator.
 
-The study (``shared/PAPER.md``) holds out "the last task type of each topic": the task ids 1-4, 2-3,
+The study (docs/concepts.md, arXiv 2606.26935) holds out "the last task type of each topic": the task ids 1-4, 2-3,
 3-4, 4-4, 5-2, 6-3, 7-3, 8-2, 9-3 and 10-2 of ``scienceworld/tasks.json``. ``train_id`` is the
 ``train`` variations of the other 20 types, ``test_id`` their ``test`` variations (in-domain
 evaluation on unseen variations) and ``test_ood_task_types`` the ``test`` variations of the 10
