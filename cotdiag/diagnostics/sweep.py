@@ -1,7 +1,8 @@
 """Run every diagnostic on one model, and on each checkpoint of a training run in order.
 
 :func:`diagnose_policy` runs, on one policy: offline prompt-vs-CoT metrics
-(:mod:`~cotdiag.diagnostics.offline`), the conflicting-trace test
+(:mod:`~cotdiag.diagnostics.offline`), the selected CoT faithfulness battery tests on the same
+states (:mod:`~cotdiag.diagnostics.faithfulness`), the conflicting-trace test
 (:mod:`~cotdiag.diagnostics.conflicting`), attention and gradient mass
 (:mod:`~cotdiag.diagnostics.attribution`) and, when an env factory is given, online episodes
 (:mod:`~cotdiag.diagnostics.online`). :func:`sweep` repeats it over the checkpoints found by
@@ -33,13 +34,15 @@ class DiagnoseConfig:
 
     offline_states: int = field(default=50, metadata={"help": "Held-out expert states for the offline metrics (first N)."})
     conflict_states: int = field(default=30, metadata={"help": "States for the conflicting-trace test (first N)."})
-    fractions: tuple[float, ...] = field(default=(0.0, 0.25, 0.5, 0.75, 1.0), metadata={"help": "Trace truncation fractions."})
+    fractions: tuple[float, ...] = field(default=(0.0, 0.25, 0.5, 0.75, 1.0), metadata={"help": "Truncation fractions of the conflicting trace and of early answering."})
     sources: tuple[str, ...] = field(default=("swap", "templated"), metadata={"help": "Conflicting-trace sources: swap, templated."})
     attribution_examples: int = field(default=20, metadata={"help": "Examples for attention and gradient mass."})
     top_k_percent: float = field(default=10.0, metadata={"help": "K of the top-K% attended-positions share."})
     online_episodes: int = field(default=0, metadata={"help": "Online episodes per mode (0: skip the online test)."})
     with_logprobs: bool = field(default=True, metadata={"help": "Score the expert action in each mode."})
     seed: int = field(default=0, metadata={"help": "Seed of trace choice, bootstrap and the online plan."})
+    faithfulness_tests: tuple[str, ...] = field(default=(), metadata={
+        "help": "Faithfulness battery tests on the offline states: early, mistake, paraphrase, filler, hint."})
 
     def __post_init__(self) -> None:
         for name in ("offline_states", "conflict_states", "attribution_examples", "online_episodes"):
@@ -48,6 +51,11 @@ class DiagnoseConfig:
         bad = [s for s in self.sources if s not in ("swap", "templated")]
         if bad:
             raise InvalidConfigError(f"expected sources in ['swap', 'templated'], got {bad}")
+        from cotdiag.diagnostics.faithfulness import parse_tests
+
+        self.faithfulness_tests = parse_tests(self.faithfulness_tests)
+        if "early" in self.faithfulness_tests and len(set(self.fractions)) < 2:
+            raise InvalidConfigError(f"expected at least two distinct fractions for early answering, got {list(self.fractions)}")
         if not 0 < self.top_k_percent <= 100:
             raise InvalidConfigError(f"expected 0 < top_k_percent <= 100, got {self.top_k_percent}")
 
@@ -95,11 +103,11 @@ def diagnose_policy(
         progress: called with a short stage name before each stage.
 
     Returns:
-        ``{"offline": {...}, "conflicting": {...}, "attribution": {...}, "online": {...},
+        ``{"offline": {...}, "faithfulness": {...}, "conflicting": {...}, "attribution": {...}, "online": {...},
         "timing_s": {...}, "records": {...}}``: summaries of number records (see each module) and
         the per-item records.
     """
-    from cotdiag.diagnostics import conflicting, offline, online
+    from cotdiag.diagnostics import conflicting, faithfulness, offline, online
 
     say = progress or (lambda _s: None)
     backend = policy_backend(policy)
@@ -114,6 +122,15 @@ def diagnose_policy(
     res["offline"] = offline.summarize_offline(off, seed=config.seed)
     res["records"]["offline"] = off
     res["timing_s"]["offline"] = time.perf_counter() - t
+
+    if config.faithfulness_tests and off:
+        t = time.perf_counter()
+        say("faithfulness")
+        res["faithfulness"], res["records"]["faithfulness"] = faithfulness.run_faithfulness(
+            backend, sts[: len(off)], off, config.faithfulness_tests, fractions=config.fractions, env_id=env_id,
+            normalize=normalize, seed=config.seed,
+        )
+        res["timing_s"]["faithfulness"] = time.perf_counter() - t
 
     if config.conflict_states and config.sources:
         t = time.perf_counter()
@@ -219,4 +236,5 @@ def config_dict(config: DiagnoseConfig) -> dict[str, Any]:
     d = asdict(config)
     d["fractions"] = list(config.fractions)
     d["sources"] = list(config.sources)
+    d["faithfulness_tests"] = list(config.faithfulness_tests)
     return d

@@ -19,6 +19,13 @@ column                           definition
                                  same state (``info["stats/revised"]`` summed, reported by
                                  policies that decode both modes) / CoT steps; ``—`` when not
                                  reported
+``CoT reliance (AOC)``           early-answering area over the curve of the faithfulness battery
+                                 (Lanham et al. 2023; docs/faithfulness.md): 0 = the action never
+                                 depends on the CoT. Not measured by the leaderboard's episodes: read
+                                 from ``DIR/diagnose/<policy>/report.json`` (a ``cotdiag diagnose
+                                 --tests early`` report of that policy on the row's env and split,
+                                 last checkpoint); ``—`` when there is none
+``CoT reliance 95% CI``          its bootstrap 95% interval over states, same source
 ``invalid format (% steps)``     steps whose response did not parse (``parse_status != "ok"``),
                                  both modes
 ``tokens/step``                  generated tokens (``stats/tokens``) / steps; ``—`` when not
@@ -58,6 +65,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("cot_advantage_pp", "CoT advantage (pp)", "+.1f"),
     ("cot_advantage_ci95_pp", "CoT advantage 95% CI (pp)", "s"),
     ("revision_rate_pct", "revision rate (%)", ".1f"),
+    ("cot_reliance_aoc", "CoT reliance (AOC)", ".3f"),
+    ("cot_reliance_ci95", "CoT reliance 95% CI", "s"),
     ("invalid_format_pct", "invalid format (% steps)", ".1f"),
     ("tokens_per_step", "tokens/step", ".1f"),
     ("latency_ms_per_step", "latency (ms/step)", ".2f"),
@@ -85,8 +94,44 @@ def versions_text(versions: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(versions.items()) if v)
 
 
-def leaderboard_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge the per-mode cells of :meth:`ResultStore.cells` into table rows (see module docstring)."""
+#: Where :func:`load_reliance` finds diagnose reports: ``DIR/diagnose/<policy>/report.json``.
+DIAGNOSE_DIR = "diagnose"
+
+
+def load_reliance(out_dir: str | Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """CoT reliance records ``{(policy, env_id, split): {"value", "n", "ci95"}}`` from diagnose reports.
+
+    Each ``out_dir/diagnose/<policy>/report.json`` (written by ``cotdiag diagnose --tests early
+    --out ...``) gives the ``early/aoc`` record of its last checkpoint that has one, keyed by the
+    folder name and the report's ``env_id`` and ``split``. Unreadable reports are skipped.
+    """
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in sorted(Path(out_dir, DIAGNOSE_DIR).glob("*/report.json")):
+        try:
+            rep = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        recs = [(c.get("faithfulness") or {}).get("early/aoc") for c in rep.get("checkpoints", [])]
+        recs = [r for r in recs if isinstance(r, dict) and r.get("n")]
+        if recs:
+            out[(path.parent.name, str(rep.get("env_id")), str(rep.get("split")))] = recs[-1]
+    return out
+
+
+def _reliance_cells(rec: dict[str, Any] | None) -> tuple[float | None, str | None]:
+    if not rec or rec.get("value") is None or math.isnan(rec["value"]):
+        return None, None
+    lo, hi = rec.get("ci95", [math.nan, math.nan])
+    return float(rec["value"]), f"[{lo:.3f}, {hi:.3f}] n={rec.get('n')}"
+
+
+def leaderboard_rows(cells: list[dict[str, Any]],
+                     reliance: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Merge the per-mode cells of :meth:`ResultStore.cells` into table rows (see module docstring).
+
+    ``reliance``: optional CoT reliance records per ``(policy, env_id, split)`` (see
+    :func:`load_reliance`); rows without one show ``—``.
+    """
     groups: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
     for c in cells:
         groups[(c["policy"], c["env_id"], c["split"], c["domain"], c["versions_hash"], c["config_hash"])][c["mode"]] = c
@@ -99,6 +144,7 @@ def leaderboard_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ps = _pct(p["successes"], p["episodes"]) if p else None
         cs = _pct(c["successes"], c["episodes"]) if c else None
         versions = json.loads(all_cells[0]["versions"])
+        aoc, aoc_ci = _reliance_cells((reliance or {}).get((policy, env_id, split)))
         rows.append({
             "policy": policy, "env_id": env_id, "split": split, "domain": domain,
             "episodes": sum(x["episodes"] for x in all_cells),
@@ -109,6 +155,7 @@ def leaderboard_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "cot_advantage_ci95_pp": _ci_text(*newcombe_difference_interval(
                 p["successes"], p["episodes"], c["successes"], c["episodes"]), signed=True) if p and c else None,
             "revision_rate_pct": _pct(c["revised"], c["steps"]) if c else None,
+            "cot_reliance_aoc": aoc, "cot_reliance_ci95": aoc_ci,
             "invalid_format_pct": _pct(sum(x["format_errors"] for x in all_cells), steps),
             "tokens_per_step": sum(tokens) / steps if tokens and steps else None,
             "latency_ms_per_step": 1000.0 * sum(x["policy_time_s"] or 0.0 for x in all_cells) / steps if steps else None,
@@ -239,7 +286,7 @@ def render(out_dir: str | Path) -> dict[str, Path]:
     if not db.exists():
         raise RunNotFoundError(f"no {DB_NAME} in {out} (run `cotdiag leaderboard run --out {out}` first)")
     with ResultStore(db) as store:
-        rows = leaderboard_rows(store.cells())
+        rows = leaderboard_rows(store.cells(), load_reliance(out))
     notes = []
     status = out / "status.json"
     if status.exists():

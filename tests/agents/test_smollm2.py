@@ -176,3 +176,36 @@ def test_cli_evaluate_smollm2_cot_two_short_episodes(tmp_path, path):
     assert summary["format_error_rate"] == sum(r["format_errors"] for r in recs) / steps
     config = json.loads((out / "config.json").read_text())
     assert config["policy"] == "hf:smollm2-135m" and config["make_env"]["mode"] == "cot"
+
+
+@pytest.mark.parametrize("mode", ["prompt", "cot"])
+def test_episode_rollout_on_the_chat_template_is_one_consistent_conversation(path, tok, mode):
+    """Whole-episode GRPO rollouts with SmolLM2's chat template: the completion is the conversation."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from cotdiag.baselines.episodes import EpisodeRollout, episode_dataset
+    from cotdiag.testing import make_scripted
+    from cotdiag.wrappers.decoding import DecodingModeWrapper
+
+    def make_env():
+        return DecodingModeWrapper(make_scripted(max_episode_steps=4), mode=mode, chat=True)
+
+    data, specs = episode_dataset(make_env, tok, episodes=1, seed=0)
+    rollout = EpisodeRollout(specs, make_env, max_turns=2, max_turn_tokens=12, max_episode_tokens=600)
+    trainer = SimpleNamespace(processing_class=tok, model=AutoModelForCausalLM.from_pretrained(path),
+                              args=SimpleNamespace(temperature=1.0, top_p=1.0, top_k=0))
+    torch.manual_seed(0)
+    out = rollout(list(data["prompt"]) * 2, trainer)
+    for e in rollout.last_episodes:
+        text = tok.decode(e.prompt_ids + e.completion_ids, skip_special_tokens=False)
+        assert text.startswith("<|im_start|>system\nYou are an agent")
+        for kind, a, b in e.segments:
+            if kind == "feedback":  # closes the assistant turn, opens the next user and assistant turns
+                fb = tok.decode(e.completion_ids[a:b], skip_special_tokens=False)
+                assert fb.startswith("<|im_end|>\n<|im_start|>user\n") and "Current observation" in fb
+                assert fb.endswith("<|im_start|>assistant\n" + ("<action>" if mode == "prompt" else ""))
+    assert len(out["completion_ids"]) == 2
+    assert any(kind == "feedback" for e in rollout.last_episodes for kind, *_ in e.segments)

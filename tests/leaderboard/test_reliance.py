@@ -1,0 +1,45 @@
+"""The leaderboard's CoT reliance (AOC) column, fed by diagnose reports next to the index."""
+
+from __future__ import annotations
+
+import json
+
+from cotdiag.leaderboard.render import COLUMNS, leaderboard_rows, load_reliance, render
+from cotdiag.leaderboard.store import ResultStore
+from tests.leaderboard.test_store import cell, write_run
+
+
+def _board(tmp_path):
+    with ResultStore(tmp_path / "leaderboard.sqlite") as st:
+        for policy in ("alpha", "beta"):
+            for mode in ("prompt", "cot"):
+                d = tmp_path / "runs" / policy / mode
+                write_run(d, 2)
+                st.index_run(d, cell(mode, {"v": "1"}, policy=policy))
+    rep = {"env_id": "E-v0", "split": "s", "checkpoints": [
+        {"name": "checkpoint-1", "faithfulness": {"early/aoc": {"value": 0.1, "n": 5, "ci95": [0.0, 0.2]}}},
+        {"name": "final", "faithfulness": {"early/aoc": {"value": 0.625, "n": 8, "ci95": [0.5, 0.75]}}},
+    ]}
+    (tmp_path / "diagnose" / "alpha").mkdir(parents=True)
+    (tmp_path / "diagnose" / "alpha" / "report.json").write_text(json.dumps(rep))
+    (tmp_path / "diagnose" / "broken").mkdir(parents=True)
+    (tmp_path / "diagnose" / "broken" / "report.json").write_text("{not json")
+    return tmp_path
+
+
+def test_reliance_column_from_diagnose_reports(tmp_path):
+    board = _board(tmp_path)
+    rel = load_reliance(board)
+    assert rel == {("alpha", "E-v0", "s"): {"value": 0.625, "n": 8, "ci95": [0.5, 0.75]}}  # last checkpoint
+    with ResultStore(board / "leaderboard.sqlite") as st:
+        rows = {r["policy"]: r for r in leaderboard_rows(st.cells(), rel)}
+        assert rows["alpha"]["cot_reliance_aoc"] == 0.625
+        assert rows["alpha"]["cot_reliance_ci95"] == "[0.500, 0.750] n=8"
+        assert rows["beta"]["cot_reliance_aoc"] is None and rows["beta"]["cot_reliance_ci95"] is None
+        assert all(r["cot_reliance_aoc"] is None for r in leaderboard_rows(st.cells()))
+    paths = render(board)
+    md = paths["markdown"].read_text()
+    assert "CoT reliance (AOC)" in md and "| 0.625 | [0.500, 0.750] n=8 |" in md
+    html = paths["html"].read_text()
+    assert "CoT reliance (AOC)" in html and 'data-value="0.625"' in html
+    assert [k for k, _, _ in COLUMNS].index("cot_reliance_aoc") + 1 == [k for k, _, _ in COLUMNS].index("cot_reliance_ci95")
