@@ -171,7 +171,8 @@ class EpisodeRollout:
         """Append one response, act in the env, then append the feedback or end the episode."""
         from cotdiag.baselines.grpo import action_token_mask
 
-        text = tok.decode(ids, skip_special_tokens=True)
+        # special tokens stay (a tokenizer may hold the response tags as special tokens); only end markers go
+        text = tok.decode([t for t in ids if t not in {tok.eos_token_id, tok.pad_token_id}], skip_special_tokens=False)
         mask = [1] * len(ids)
         if e.masked:
             mask = [m * (1 - a) for m, a in zip(mask, action_token_mask(tok, ids, self.fmt), strict=True)]

@@ -20,7 +20,7 @@ def _scripted_chat_env():
     return DecodingModeWrapper(make_scripted(max_episode_steps=6), mode="cot", chat=True)
 
 
-def _rollout(model_dir, k, max_turns=3):
+def _rollout(model_dir, k, max_turns=3, temperature=1.0):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -28,7 +28,7 @@ def _rollout(model_dir, k, max_turns=3):
     rollout = EpisodeRollout(specs, _scripted_chat_env, max_turns=max_turns, max_turn_tokens=24,
                              max_episode_tokens=400, action_mask_ratio=k, seed=0)
     trainer = SimpleNamespace(processing_class=tok, model=AutoModelForCausalLM.from_pretrained(model_dir),
-                              args=SimpleNamespace(temperature=1.0, top_p=1.0, top_k=0))
+                              args=SimpleNamespace(temperature=temperature, top_p=1.0, top_k=0))
     prompts = [p for p in data["prompt"] for _ in range(G)]  # TRL's sampler: each prompt G times in a row
     torch.manual_seed(0)
     return rollout, rollout(prompts, trainer), data, tok
@@ -106,3 +106,9 @@ def test_cli_train_grpo_rollout_episode(tmp_path, sft_micro):
     episodes = [json.loads(x) for x in (out / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 2 and all(e["end"] == "max_turns" or e["end"] == "terminated" for e in episodes)
     assert len({(e["task_id"], e["seed"]) for e in episodes}) == 1  # one group: G episodes of one task and seed
+
+
+def test_sft_model_acts_through_the_response_tags_in_episodes(sft_micro):
+    """The micro model's tags are special tokens: the env must receive them (no format error at turn 1)."""
+    rollout, out, _, _ = _rollout(sft_micro, 0.0, max_turns=1, temperature=0.2)
+    assert rollout.last_stats["episode/format_error_rate"] < 0.5
