@@ -77,6 +77,31 @@ class Episode:
         return self.prompt_ids + self.completion_ids
 
 
+def action_token_mask(tokenizer: Any, ids: Sequence[int], fmt: ResponseFormat = DEFAULT_FORMAT) -> list[int]:
+    """1 on the completion tokens that overlap the action text between the first action tags.
+
+    Character spans come from incremental decoding (``decode(ids[:j + 1])``), so any tokenizer works.
+
+    Returns:
+        ``list[int]`` of length ``len(ids)``; all zeros when the completion has no opening tag.
+    """
+    ends, text = [], ""
+    for j in range(len(ids)):
+        text = tokenizer.decode(list(ids[: j + 1]), skip_special_tokens=False)
+        ends.append(len(text))
+    k = text.find(fmt.action_open)
+    if k < 0:
+        return [0] * len(ids)
+    a0 = k + len(fmt.action_open)
+    c = text.find(fmt.action_close, a0)
+    a1 = c if c >= 0 else len(text)
+    mask, start = [], 0
+    for e in ends:
+        mask.append(int(start < a1 and e > a0))
+        start = e
+    return mask
+
+
 def first_turn(env: Any, task_id: str, seed: int, tok: Any) -> tuple[list[dict[str, str]], list[int]]:
     """Reset ``env`` (a chat decoding wrapper) on the task; return its messages and the prompt's token ids.
 
@@ -169,8 +194,6 @@ class EpisodeRollout:
 
     def _step(self, e: Episode, ids: list[int], logprobs: list[float], tok: Any) -> None:
         """Append one response, act in the env, then append the feedback or end the episode."""
-        from cotdiag.baselines.grpo import action_token_mask
-
         # special tokens stay (a tokenizer may hold the response tags as special tokens); only end markers go
         text = tok.decode([t for t in ids if t not in {tok.eos_token_id, tok.pad_token_id}], skip_special_tokens=False)
         mask = [1] * len(ids)

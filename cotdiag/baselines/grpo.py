@@ -37,6 +37,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from trl import GRPOConfig, GRPOTrainer
 
+from cotdiag.baselines.episodes import (
+    ChatEnvFactory,
+    EpisodeReward,
+    EpisodeRollout,
+    action_token_mask,
+    episode_dataset,
+)
 from cotdiag.baselines.sft import auto_bf16
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
@@ -165,31 +172,6 @@ class EnvReplayReward:
         self._envs.clear()
 
 
-def action_token_mask(tokenizer: Any, ids: Sequence[int], fmt: ResponseFormat = DEFAULT_FORMAT) -> list[int]:
-    """1 on the completion tokens that overlap the action text between the first action tags.
-
-    Character spans come from incremental decoding (``decode(ids[:j + 1])``), so any tokenizer works.
-
-    Returns:
-        ``list[int]`` of length ``len(ids)``; all zeros when the completion has no opening tag.
-    """
-    ends, text = [], ""
-    for j in range(len(ids)):
-        text = tokenizer.decode(list(ids[: j + 1]), skip_special_tokens=False)
-        ends.append(len(text))
-    k = text.find(fmt.action_open)
-    if k < 0:
-        return [0] * len(ids)
-    a0 = k + len(fmt.action_open)
-    c = text.find(fmt.action_close, a0)
-    a1 = c if c >= 0 else len(text)
-    mask, start = [], 0
-    for e in ends:
-        mask.append(int(start < a1 and e > a0))
-        start = e
-    return mask
-
-
 class ActionMaskGRPOTrainer(GRPOTrainer):
     """``GRPOTrainer`` whose loss skips the action tokens of a seeded fraction of completions.
 
@@ -302,7 +284,6 @@ def train_episode_grpo(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from cotdiag.agents.pretrained import resolve_model
-    from cotdiag.baselines.episodes import ChatEnvFactory, EpisodeReward, EpisodeRollout, episode_dataset
 
     a = episode_args
     make_env = make_env or ChatEnvFactory(a.env_id, a.split, a.episode_mode)

@@ -66,6 +66,16 @@ class DemoConfig:
     torch_threads: int = 1
 
 
+def _sft_config(cfg: DemoConfig, out: Path, k: float) -> Any:
+    """The demo's SFT settings for mask ratio ``k`` (the rest are ``ActionMaskSFTConfig``'s defaults)."""
+    from cotdiag.baselines.sft import ActionMaskSFTConfig
+
+    return ActionMaskSFTConfig(
+        output_dir=str(out), action_mask_ratio=k, response_format=cfg.response_format, num_train_epochs=cfg.epochs,
+        learning_rate=cfg.lr, per_device_train_batch_size=cfg.batch_size, save_steps=cfg.save_steps, seed=cfg.seed,
+        max_length=1024, disable_tqdm=True)
+
+
 def _evaluate(policy: Any, out: Path, split: str, cfg: DemoConfig, mode: str | None, label: str) -> dict:
     from cotdiag.cli.train import progress_bar
     from cotdiag.rollout import evaluate
@@ -123,7 +133,7 @@ def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
 
     console.print(f"[dim]{time.perf_counter() - t0:.0f}s elapsed[/dim]")
     console.rule("[bold]2/4 tokenizer and tiny model")
-    from cotdiag.baselines.sft import ActionMaskSFTConfig, load_or_build_model
+    from cotdiag.baselines.sft import load_or_build_model
 
     init = out / "init"
     if not (init / "config.json").is_file():
@@ -136,11 +146,7 @@ def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
     for k in cfg.mask_ratios:
         mdir = out / f"sft_k{k:g}"
         if not (mdir / "train_log.json").is_file():
-            sft_cfg = ActionMaskSFTConfig(
-                output_dir=str(mdir), action_mask_ratio=k, response_format=cfg.response_format,
-                num_train_epochs=cfg.epochs, learning_rate=cfg.lr, per_device_train_batch_size=cfg.batch_size,
-                save_steps=cfg.save_steps, seed=cfg.seed, max_length=1024, disable_tqdm=True)
-            run_sft(data_dir, str(init), sft_cfg, description=f"SFT k={k:g}")
+            run_sft(data_dir, str(init), _sft_config(cfg, mdir, k), description=f"SFT k={k:g}")
         else:
             console.print(f"reusing {mdir}")
         models[k] = mdir

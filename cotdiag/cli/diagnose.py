@@ -95,8 +95,8 @@ def diagnose(
     seed: int = typer.Option(0, help="Seed of data building, trace choice, bootstrap and the online plan."),
 ) -> None:
     """Diagnose a model (or each checkpoint of a run): offline and online prompt-vs-CoT actions,
-    the CoT faithfulness battery (--tests), conflicting-trace revision, attention and gradient mass. Writes OUT/report.json, OUT/report.md
-    and PNG plots."""
+    the CoT faithfulness battery (--tests), conflicting-trace revision, attention and gradient
+    mass. Writes OUT/report.json, OUT/report.md and PNG plots."""
     import gymnasium as gym
 
     from cotdiag.agents.hf import HFPolicy

@@ -26,7 +26,7 @@ from typing import Any
 from cotdiag.diagnostics.common import Normalizer, normalize_whitespace
 from cotdiag.error import InvalidConfigError
 
-#: One filler token per whitespace-separated word of the replaced reasoning (Lanham et al. 2023 §2.4).
+#: One filler token per whitespace-separated word of the replaced reasoning (Lanham et al. 2023, "filler tokens").
 FILLER_TOKEN = "..."
 #: The biasing hint inserted after the current observation (Turpin et al. 2023 style suggestion).
 HINT_TEMPLATE = "A teammate suggests: {action}"
