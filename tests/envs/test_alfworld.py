@@ -208,3 +208,22 @@ def test_fast_reset_matches_raw_reset():
     assert episode(raw) == first
     raw.close()
     fast.close()
+
+
+def test_switching_games_drops_previous_games_interned_facts():
+    """Issue #12 item 15: TextWorld interns every fact in a global, never-evicted dict (~0.5-1 MB per
+    distinct game). After games B..E, resetting game A again must leave no entry of B..E behind."""
+    from mementos.core import _memento_cache
+
+    from cotdiag.envs.alfworld.memory import interned_fact_count
+
+    e = gym.make(ENV_ID, split="valid_unseen", expert=None).unwrapped
+    ids = e.task_ids[::20][:5]  # five distinct games, spread over the task types
+    e.reset(seed=0, options={"task_id": ids[0]})
+    after_first = set(_memento_cache)
+    for tid in ids[1:]:
+        e.reset(seed=0, options={"task_id": tid})
+    e.reset(seed=0, options={"task_id": ids[0]})
+    assert set(_memento_cache) <= after_first
+    e.close()
+    assert interned_fact_count() == 0
