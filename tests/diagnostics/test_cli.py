@@ -5,15 +5,11 @@ import json
 from typer.testing import CliRunner
 
 from cotdiag.cli import app
-from tests.diagnostics.test_pipeline import _states, run_dir  # noqa: F401  (fixture)
+from tests.diagnostics.test_pipeline import _states, run_dir, save_states  # noqa: F401  (fixture)
 
 
 def test_diagnose_cli_writes_report(run_dir, tmp_path):  # noqa: F811
-    from datasets import Dataset
-
-    data = tmp_path / "data"
-    states = _states()
-    Dataset.from_dict({k: [s[k] for s in states] for k in states[0]}).save_to_disk(str(data))
+    data = save_states(tmp_path / "data")
     out = tmp_path / "out"
     res = CliRunner().invoke(app, [
         "diagnose", "--checkpoints", str(run_dir), "--policy", f"hf:{run_dir / 'checkpoint-10'}",

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from cotdiag.cli import app
 from cotdiag.diagnostics.faithfulness import TESTS
-from tests.diagnostics.test_pipeline import _states, run_dir  # noqa: F401  (fixture)
+from tests.diagnostics.test_pipeline import run_dir, save_states  # noqa: F401  (fixture)
 
 EXPECTED = {
     "early": ["early/aoc", "early/same_as_full/0", "early/same_as_full/0.5", "early/same_as_full/1"],
@@ -20,11 +20,7 @@ EXPECTED = {
 
 
 def test_diagnose_tests_all_reports_every_test(run_dir, tmp_path):  # noqa: F811
-    from datasets import Dataset
-
-    data = tmp_path / "data"
-    states = _states()
-    Dataset.from_dict({k: [s[k] for s in states] for k in states[0]}).save_to_disk(str(data))
+    data = save_states(tmp_path / "data")
     out = tmp_path / "out"
     res = CliRunner().invoke(app, [
         "diagnose", "--policy", f"hf:{run_dir / 'checkpoint-10'}", "--checkpoints", str(run_dir),
@@ -50,11 +46,7 @@ def test_diagnose_tests_all_reports_every_test(run_dir, tmp_path):  # noqa: F811
 
 
 def test_default_runs_no_battery_test(run_dir, tmp_path):  # noqa: F811
-    from datasets import Dataset
-
-    data = tmp_path / "data"
-    states = _states()
-    Dataset.from_dict({k: [s[k] for s in states] for k in states[0]}).save_to_disk(str(data))
+    data = save_states(tmp_path / "data")
     out = tmp_path / "out"
     res = CliRunner().invoke(app, [
         "diagnose", "--policy", f"hf:{run_dir / 'checkpoint-10'}", "--env", "CoTDiag-ALFWorld-v0",

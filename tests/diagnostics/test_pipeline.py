@@ -12,6 +12,15 @@ from cotdiag.response.prompt import render_prompt
 TASKS = ["put a mug on the desk.", "put a pen in the drawer.", "heat an egg and put it in the fridge."]
 
 
+def save_states(path):
+    """Save :func:`_states` as a ``datasets`` dataset at ``path`` (what ``--data`` reads); return ``path``."""
+    from datasets import Dataset
+
+    states = _states()
+    Dataset.from_dict({k: [s[k] for s in states] for k in states[0]}).save_to_disk(str(path))
+    return path
+
+
 def _states():
     states = []
     for t, task in enumerate(TASKS):
