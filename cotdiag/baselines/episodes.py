@@ -108,12 +108,9 @@ def first_turn(env: Any, task_id: str, seed: int, tok: Any) -> tuple[list[dict[s
     The prompt is :func:`cotdiag.response.build_model_text` of the wrapper's messages and prefill:
     the model input of an episode's first step in SFT data and at inference.
     """
-    _, info = env.reset(seed=seed, options={"task_id": task_id})
+    prompt, info = env.reset(seed=seed, options={"task_id": task_id})
     messages = list(info["messages"])
-    if has_chat_template(tok):
-        text = build_model_text(tok, "", info["prefill"], messages=messages)
-    else:
-        text = build_model_text(tok, messages[0]["content"] + "\n\n" + messages[1]["content"], info["prefill"])
+    text = build_model_text(tok, prompt, info["prefill"], messages=messages)
     return messages, tok(text, add_special_tokens=False)["input_ids"]
 
 

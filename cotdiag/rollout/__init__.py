@@ -26,7 +26,7 @@ from cotdiag.rollout.loop import play, run_episode, vector_episodes
 from cotdiag.rollout.plan import PlannedEpisode, episode_plan
 from cotdiag.rollout.recorder import TIMING_KEYS, EpisodeRecorder
 from cotdiag.rollout.records import EpisodeLog
-from cotdiag.rollout.vector import EpisodePlanWrapper, make_planned_vec
+from cotdiag.rollout.vector import EpisodePlanWrapper, make_planned_vec, planned_vec_of
 
 __all__ = [
     "TIMING_KEYS",
@@ -39,6 +39,7 @@ __all__ = [
     "episode_plan",
     "evaluate",
     "make_planned_vec",
+    "planned_vec_of",
     "play",
     "run_episode",
     "summarize",

@@ -23,7 +23,7 @@ from cotdiag.error import InvalidConfigError
 from cotdiag.rollout.loop import play, vector_episodes
 from cotdiag.rollout.plan import episode_plan
 from cotdiag.rollout.records import EpisodeLog
-from cotdiag.rollout.vector import EpisodePlanWrapper
+from cotdiag.rollout.vector import planned_vec_of
 from cotdiag.stats import wilson_interval
 
 logger = logging.getLogger(__name__)
@@ -179,9 +179,7 @@ def evaluate(
                 max_episode_steps=max_episode_steps, make_env=make_env,
             )
         else:  # this process, this env: a SyncVectorEnv of one
-            vec = gym.vector.SyncVectorEnv([lambda: EpisodePlanWrapper(env)],
-                                           autoreset_mode=gym.vector.AutoresetMode.DISABLED)
-            results = play(vec, todo, [policy])
+            results = play(planned_vec_of(env), todo, [policy])
         for i, rec in results:
             rec.update(episode=i, env_id=env_id, split=split, policy=config["policy"])
             log.append(rec)

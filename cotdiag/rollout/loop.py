@@ -18,11 +18,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
 
 from cotdiag.rollout.plan import PlannedEpisode
 from cotdiag.rollout.recorder import EpisodeRecorder
-from cotdiag.rollout.vector import EpisodePlanWrapper, make_planned_vec, unbatch_info
+from cotdiag.rollout.vector import make_planned_vec, planned_vec_of, unbatch_info
 
 
 class _Slots:
@@ -116,8 +115,7 @@ def run_episode(env: gym.Env, policy: Any, task_id: str, seed: int) -> dict[str,
     record's keys are those of :mod:`cotdiag.rollout.recorder`. An exception of the policy or the
     env is recorded in ``error``, never raised (``KeyboardInterrupt`` is raised).
     """
-    vec = gym.vector.SyncVectorEnv([lambda: EpisodePlanWrapper(env)], autoreset_mode=AutoresetMode.DISABLED)
-    return next(play(vec, [(0, task_id, seed)], [policy]))[1]
+    return next(play(planned_vec_of(env), [(0, task_id, seed)], [policy]))[1]
 
 
 def vector_episodes(

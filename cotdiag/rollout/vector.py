@@ -125,6 +125,15 @@ def make_planned_vec(
     return cls([thunk] * num_envs, **vector_kwargs)
 
 
+def planned_vec_of(env: gym.Env) -> gym.vector.VectorEnv:
+    """``env`` itself as a one-slot ``SyncVectorEnv`` for :func:`cotdiag.rollout.loop.play` (the local backend).
+
+    The env is used in place, wrapped in :class:`EpisodePlanWrapper` with autoreset off; closing
+    the returned vector env would close ``env``, so callers that own ``env`` just drop it.
+    """
+    return gym.vector.SyncVectorEnv([lambda: EpisodePlanWrapper(env)], autoreset_mode=AutoresetMode.DISABLED)
+
+
 def unbatch_info(infos: dict[str, Any], k: int) -> dict[str, Any]:
     """The info dict of sub-env ``k`` from Gymnasium's batched info (keys ``x`` and mask ``_x``)."""
     out = {}
