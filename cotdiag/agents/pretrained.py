@@ -62,6 +62,27 @@ PRETRAINED: dict[str, PretrainedSpec] = {
 }
 
 
+#: Agents shipped inside the package: a LoRA adapter (a few MB) over a named base model, with the
+#: tokenizer, the decoding protocol (``cotdiag_protocol.json``) and the provenance of its training
+#: run (``cotdiag_provenance.json``: recipe, data, commit, measured success). Use them as
+#: ``hf:NAME``; :func:`load_causal_lm` applies the adapter to the base.
+SHIPPED: dict[str, str] = {
+    "smollm2-135m-alfworld": "models/smollm2-135m-alfworld",
+}
+
+
+def shipped_path(name: str) -> Path:
+    """The folder of a shipped agent inside the installed package.
+
+    Raises:
+        DependencyNotInstalled: the folder is missing from this install.
+    """
+    folder = Path(__file__).resolve().parent / SHIPPED[name]
+    if not (folder / "adapter_config.json").is_file():
+        raise DependencyNotInstalled(f"the shipped agent {name!r} is missing from this install ({folder})")
+    return folder
+
+
 def cache_dir() -> Path:
     """Root of converted checkpoints: ``$COTDIAG_CACHE``, else ``$XDG_CACHE_HOME/cotdiag``, else
     ``~/.cache/cotdiag``."""
@@ -155,7 +176,7 @@ def resolve_model(model: str | os.PathLike) -> str:
     """A named model (:data:`PRETRAINED`) -> its cached checkpoint folder; anything else unchanged.
 
     Args:
-        model: ``"smollm2-135m"``, a local path, or a hub id.
+        model: ``"smollm2-135m"``, a shipped agent (:data:`SHIPPED`), a local path, or a hub id.
 
     Returns:
         A path or hub id ``transformers.from_pretrained`` accepts (``str``).
@@ -164,6 +185,8 @@ def resolve_model(model: str | os.PathLike) -> str:
         DependencyNotInstalled: a named model whose wheel or ``gguf`` is missing.
     """
     name = str(model)
+    if name in SHIPPED:
+        return str(shipped_path(name))
     if name not in PRETRAINED:
         return name
     gguf = gguf_path(name)
@@ -172,3 +195,29 @@ def resolve_model(model: str | os.PathLike) -> str:
         spec = PRETRAINED[name]
         convert_gguf(gguf, out, provenance={"name": name, "license": spec.license, "source": spec.source})
     return str(out)
+
+
+def load_causal_lm(path: str | os.PathLike, dtype: object = None) -> object:
+    """``AutoModelForCausalLM.from_pretrained(path)``, also for a folder holding a LoRA adapter.
+
+    A folder with ``adapter_config.json`` (what ``cotdiag train sft --lora_r R`` writes) names its
+    base model in ``base_model_name_or_path`` (a named model such as ``smollm2-135m``, a path or a
+    hub id); the base is resolved with :func:`resolve_model`, the adapter applied with peft and
+    merged, so the returned model is a plain ``PreTrainedModel``.
+
+    Raises:
+        DependencyNotInstalled: an adapter folder without ``peft`` installed.
+    """
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(str(path))
+    adapter = folder / "adapter_config.json"
+    if not adapter.is_file():
+        return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+    try:
+        from peft import PeftModel
+    except ImportError as e:
+        raise DependencyNotInstalled(f"{folder} holds a LoRA adapter; loading it needs peft (pip install peft)") from e
+    base_name = json.loads(adapter.read_text())["base_model_name_or_path"]
+    base = AutoModelForCausalLM.from_pretrained(resolve_model(base_name), dtype=dtype)
+    return PeftModel.from_pretrained(base, str(folder)).merge_and_unload()

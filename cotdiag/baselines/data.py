@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from cotdiag.error import DataNotFoundError, InvalidConfigError
 from cotdiag.response.prompt import HistoryConfig, HistoryStep, render_prompt
+from cotdiag.response.protocol import DecodingProtocol
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -63,6 +64,12 @@ class DataConfig:
         """The :class:`~cotdiag.response.HistoryConfig` to pass to the decoding wrapper."""
         return HistoryConfig(window=self.history_window, max_chars=self.history_max_chars,
                              reasoning=self.history_reasoning, keep_first=self.history_keep_first)
+
+    @classmethod
+    def from_protocol(cls, protocol: DecodingProtocol) -> DataConfig:
+        """The per-state rendering of a ``"window"`` protocol."""
+        return cls(history_window=protocol.window, history_keep_first=protocol.keep_first,
+                   show_admissible=protocol.show_admissible)
 
     @classmethod
     def from_meta(cls, config: dict[str, Any] | None) -> DataConfig:
@@ -179,6 +186,7 @@ def build_dataset(
     env_kwargs: dict[str, Any] | None = None,
     make_env: Callable[..., gym.Env] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    protocol: DecodingProtocol | None = None,
 ) -> Dataset:
     """Run the expert on ``episodes`` episodes of ``env_id`` and return the successful steps.
 
@@ -196,6 +204,9 @@ def build_dataset(
         env_kwargs: extra env constructor kwargs.
         make_env: ``make_env(**kwargs) -> env`` instead of ``gym.make(env_id, **kwargs)``.
         progress: ``progress(done, total)`` after each episode.
+        protocol: with a ``"conversation"`` protocol, one row per won episode with the columns of
+            :data:`CONVERSATION_COLUMNS` (``config`` is then ignored); with a ``"window"`` protocol,
+            ``config = DataConfig.from_protocol(protocol)``.
 
     Returns:
         A ``datasets.Dataset`` with the columns of the module docstring (possibly empty).
@@ -210,6 +221,9 @@ def build_dataset(
 
     if episodes < 1:
         raise InvalidConfigError(f"expected episodes >= 1, got {episodes}")
+    conversation = protocol is not None and protocol.conversation
+    if protocol is not None and not conversation:
+        config = DataConfig.from_protocol(protocol)
     config = config or DataConfig()
     trace_fn = resolve_traces(traces, env_id)
     kwargs = dict(env_kwargs or {})
@@ -222,7 +236,10 @@ def build_dataset(
         plan = episode_plan(list(env.unwrapped.task_ids), episodes, seed)
         for done, (_i, task_id, ep_seed) in enumerate(plan, 1):
             won, states = expert_episode(env, task_id, ep_seed)
-            if won:
+            if won and conversation:
+                won_episodes += 1
+                dropped += _add_conversation(rows, states, env_id, ep_seed, trace_fn, protocol)
+            elif won:
                 won_episodes += 1
                 dropped += _add_rows(rows, states, env_id, ep_seed, trace_fn, config)
             if progress:
@@ -231,9 +248,46 @@ def build_dataset(
         env.close()
     logger.info("%d/%d expert episodes won, %d rows, %d states dropped (no trace)",
                 won_episodes, episodes, len(rows), dropped)
+    if conversation:
+        return Dataset.from_dict({c: [r[c] for r in rows] for c in CONVERSATION_COLUMNS})
     columns = ("prompt", "prompt_for_prompt_mode", "trace", "action", "env", "task_id", "task_type", "step",
                "seed", "actions_before", "admissible_actions")
     return Dataset.from_dict({c: [r[c] for r in rows] for c in columns})
+
+
+#: Columns of a conversation dataset (one row per won expert episode).
+CONVERSATION_COLUMNS: tuple[str, ...] = ("messages", "messages_prompt_mode", "actions", "traces", "env", "task_id",
+                                         "task_type", "seed", "steps")
+
+
+def _add_conversation(rows: list[dict[str, Any]], states: list[dict[str, Any]], env_id: str, ep_seed: int,
+                      trace_fn: TraceFn, protocol: DecodingProtocol) -> int:
+    """Append one conversation row; returns the number of states dropped (all of them when one has no trace)."""
+    from cotdiag.baselines.conversation import expert_conversation
+
+    history: list[HistoryStep] = []
+    traces: list[str] = []
+    for s in states:
+        info = s["info"]
+        state = {
+            "task": str(info.get("task", "")), "observation": s["observation"], "action": s["action"],
+            "history": list(history), "admissible_actions": info.get("admissible_actions"),
+            "task_id": str(info["task_id"]), "task_type": str(info.get("task_type", "")),
+            "step": int(info.get("step", len(history))), "info": info, "env": env_id,
+        }
+        traces.append(trace_fn(state))
+        history.append(HistoryStep(s["observation"], s["action"], traces[-1] or None))
+    if not states or not all(traces):
+        return len(states)
+    info = states[0]["info"]
+    rows.append({
+        "messages": expert_conversation(states, traces, "cot", protocol),
+        "messages_prompt_mode": expert_conversation(states, traces, "prompt", protocol),
+        "actions": [s["action"] for s in states], "traces": traces, "env": env_id,
+        "task_id": str(info["task_id"]), "task_type": str(info.get("task_type", "")), "seed": ep_seed,
+        "steps": len(states),
+    })
+    return 0
 
 
 def _add_rows(rows: list[dict[str, Any]], states: list[dict[str, Any]], env_id: str, ep_seed: int,

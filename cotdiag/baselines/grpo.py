@@ -84,7 +84,7 @@ class ActionMaskGRPOConfig(GRPOConfig):
     max_completion_length: int | None = field(default=256, metadata={"help": "Generation budget per completion, in tokens."})
     logging_steps: float = field(default=1, metadata={"help": "Log every this many steps."})
     save_steps: float = field(default=50, metadata={"help": "Checkpoint interval in optimizer steps."})
-    report_to: str | list[str] = field(default="none", metadata={"help": "Experiment trackers ('none')."})
+    report_to: str = field(default="none", metadata={"help": "Experiment tracker: 'none', 'all' or one name (wandb, tensorboard, ...)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep replay columns (must stay False)."})
     save_strategy: str = field(default="steps", metadata={"help": "Checkpoint strategy."})
     bf16: bool | None = field(default=None, metadata={"help": "bfloat16 (None: on GPUs that support it)."})

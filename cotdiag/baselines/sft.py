@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from transformers import TrainerCallback
 from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
@@ -40,6 +41,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text
+from cotdiag.response.protocol import DecodingProtocol
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -80,22 +82,41 @@ class ActionMaskSFTConfig(SFTConfig):
     )
     save_strategy: str = field(default="steps", metadata={"help": "Checkpoint strategy ('steps', 'epoch', 'no')."})
     save_steps: float = field(default=50, metadata={"help": "Checkpoint interval in optimizer steps."})
-    report_to: str | list[str] = field(default="none", metadata={"help": "Experiment trackers ('none')."})
+    report_to: str = field(default="none", metadata={"help": "Experiment tracker: 'none', 'all' or one name (wandb, tensorboard, ...)."})
     max_length: int | None = field(default=2048, metadata={"help": "Longest training sequence in tokens."})
     bf16: bool | None = field(default=None, metadata={"help": "bfloat16 mixed precision (None: on GPUs that support it)."})
     logging_steps: float = field(default=5, metadata={"help": "Log the loss every this many optimizer steps."})
     lr_scheduler_type: SchedulerType | str = field(default="cosine", metadata={"help": "Learning-rate schedule (the study's: cosine)."})
     warmup_steps: float = field(default=10, metadata={"help": "Linear warm-up steps."})
     save_only_model: bool = field(default=True, metadata={"help": "Checkpoints hold the model only (no optimizer state)."})
+    lora_r: int = field(default=0, metadata={
+        "help": "LoRA rank on every linear layer (peft); 0 trains all weights. The base stays frozen in "
+                "--model_dtype, the adapters train in float32; the output folder holds the adapter only."})
+    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA scaling alpha (None: 2 * lora_r)."})
+    model_dtype: str = field(default="auto", metadata={
+        "help": "Dtype of the loaded weights: 'float32', 'bfloat16', or 'auto' (bfloat16 for a LoRA base, "
+                "else float32; full fine-tuning keeps float32 master weights).",
+        "choices": ["auto", "float32", "bfloat16"]})
 
     def __post_init__(self) -> None:
         if self.bf16 is None:
             self.bf16 = auto_bf16()
+        if self.bf16 and not cuda_available():
+            self.use_cpu = True  # bfloat16 autocast on the CPU (transformers refuses bf16 without a GPU otherwise)
         if not 0.0 <= float(self.action_mask_ratio) <= 1.0:
             raise InvalidConfigError(f"expected action_mask_ratio in [0, 1], got {self.action_mask_ratio!r}")
+        if int(self.lora_r) < 0:
+            raise InvalidConfigError(f"expected lora_r >= 0, got {self.lora_r!r}")
         if self.response_format not in RESPONSE_FORMATS:
             raise InvalidConfigError(f"expected response_format in {list(RESPONSE_FORMATS)}, got {self.response_format!r}")
         super().__post_init__()
+
+
+def cuda_available() -> bool:
+    """Whether a CUDA GPU is present."""
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def auto_bf16() -> bool:
@@ -175,42 +196,73 @@ def tokenize_sft_dataset(
 ) -> Dataset:
     """Tokenize an expert dataset for :func:`train_sft`.
 
+    A *decision* is one assistant turn: a row of a per-state dataset, or one turn of a conversation
+    row (:mod:`cotdiag.baselines.conversation`). ``k`` (``config.action_mask_ratio``) has one meaning
+    for both: a seeded set of exactly ``round(k * n)`` of the ``n`` decisions gets no loss on its
+    action tokens (the span rule of :func:`cotdiag.response.protocol.span_token_mask`).
+
     Args:
-        dataset: rows with ``prompt``, ``trace``, ``action`` and (for the prompt format)
-            ``prompt_for_prompt_mode`` (falls back to ``prompt``).
+        dataset: per-state rows with ``prompt``, ``trace``, ``action`` and (for the prompt format)
+            ``prompt_for_prompt_mode`` (falls back to ``prompt``); or conversation rows with
+            ``messages`` and ``messages_prompt_mode``.
         tokenizer: the model's tokenizer.
         config: reads ``response_format``, ``action_mask_ratio``, ``mask_seed``/``seed``, ``max_length``.
 
     Returns:
-        A ``Dataset`` with ``input_ids``, ``labels``, ``action_token_mask`` (``list[int]``),
-        ``mask_action`` (``bool``), ``format`` (``"cot"``/``"prompt"``) and ``example_index`` (``int``).
+        A ``Dataset`` with ``input_ids``, ``labels``, ``action_token_mask``, ``masked_tokens``
+        (``list[int]``: 1 on the action tokens whose loss is dropped), ``mask_action`` (``bool``: the
+        example holds a masked decision), ``format`` (``"cot"``/``"prompt"``), ``example_index``
+        (``int``: the dataset row) and ``decisions`` (``list[int]``: the global decision ids trained).
     """
     from datasets import Dataset
 
     n = len(dataset)
     seed = config.seed if config.mask_seed is None else config.mask_seed
-    masked = choose_masked(n, float(config.action_mask_ratio), seed)
     if config.response_format == "mixed":
         formats = np.where(np.random.default_rng(seed + 1).random(n) < 0.5, "cot", "prompt")
     else:
         formats = np.array([config.response_format] * n)
-    rows: dict[str, list[Any]] = {k: [] for k in ("input_ids", "labels", "action_token_mask", "mask_action",
-                                                   "format", "example_index")}
+    keys = ("input_ids", "labels", "action_token_mask", "decision", "format", "example_index")
+    pieces: dict[str, list[Any]] = {k: [] for k in keys}
     cols = set(dataset.column_names)
+    offset = 0  # global id of the row's first decision
     for i, ex in enumerate(dataset):
         f = str(formats[i])
-        if f == "cot":
-            prompt, trace = ex["prompt"], ex["trace"]
+        if "messages" in cols:
+            from cotdiag.baselines.conversation import tokenize_conversation
+
+            msgs = ex["messages"] if f == "cot" else ex["messages_prompt_mode"]
+            examples = tokenize_conversation(tokenizer, msgs, max_length=config.max_length, fmt=fmt)
+            n_dec = sum(m["role"] == "assistant" for m in msgs)
         else:
-            prompt = ex["prompt_for_prompt_mode"] if "prompt_for_prompt_mode" in cols else ex["prompt"]
-            trace = None
-        t = tokenize_example(tokenizer, prompt, ex["action"], trace, fmt=fmt, max_length=config.max_length)
-        for k, v in t.items():
-            rows[k].append(v)
-        rows["mask_action"].append(bool(masked[i]))
-        rows["format"].append(f)
-        rows["example_index"].append(i)
+            if f == "cot":
+                prompt, trace = ex["prompt"], ex["trace"]
+            else:
+                prompt = ex["prompt_for_prompt_mode"] if "prompt_for_prompt_mode" in cols else ex["prompt"]
+                trace = None
+            t = tokenize_example(tokenizer, prompt, ex["action"], trace, fmt=fmt, max_length=config.max_length)
+            examples = [{**t, "decision": [0 if lab != IGNORE_INDEX else -1 for lab in t["labels"]]}]
+            n_dec = 1
+        for t in examples:
+            for k in ("input_ids", "labels", "action_token_mask"):
+                pieces[k].append(t[k])
+            pieces["decision"].append([d + offset if d >= 0 else -1 for d in t["decision"]])
+            pieces["format"].append(f)
+            pieces["example_index"].append(i)
+        offset += n_dec
+    masked = choose_masked(offset, float(config.action_mask_ratio), seed)
+    rows = {k: pieces[k] for k in ("input_ids", "labels", "action_token_mask", "format", "example_index")}
+    rows["masked_tokens"] = [[int(a and d >= 0 and bool(masked[d])) for a, d in zip(am, dec, strict=True)]
+                             for am, dec in zip(pieces["action_token_mask"], pieces["decision"], strict=True)]
+    rows["decisions"] = [sorted({d for d in dec if d >= 0}) for dec in pieces["decision"]]
+    rows["masked_decisions"] = [[d for d in ds if masked[d]] for ds in rows["decisions"]]
+    rows["mask_action"] = [bool(m) for m in rows["masked_decisions"]]
     return Dataset.from_dict(rows)
+
+
+def masked_decisions(train: Dataset) -> list[int]:
+    """The global ids of the decisions whose action tokens get no loss (sorted ``list[int]``)."""
+    return sorted({d for ds in train["masked_decisions"] for d in ds})
 
 
 @dataclass
@@ -218,9 +270,10 @@ class ActionMaskingCollator(DataCollatorForLanguageModeling):
     """TRL's LM collator that drops the loss on action tokens of the examples marked ``mask_action``.
 
     Each example carries ``input_ids`` and ``labels`` (``list[int]``, ``-100`` = no loss), plus
-    ``action_token_mask`` (``list[int]``, 1 on action tokens) and ``mask_action`` (``bool``). For
-    examples with ``mask_action`` the labels at ``action_token_mask == 1`` become ``-100``; the
-    batch is then padded by ``DataCollatorForLanguageModeling`` (``labels`` padded with ``-100``).
+    ``masked_tokens`` (``list[int]``, 1 on the action tokens of masked decisions; see
+    :func:`tokenize_sft_dataset`); older rows may carry ``action_token_mask`` and ``mask_action``
+    instead. Labels at masked tokens become ``-100``; the batch is then padded by
+    ``DataCollatorForLanguageModeling`` (``labels`` padded with ``-100``).
 
     Returns (``torch_call``):
         ``{"input_ids": LongTensor (B, L), "attention_mask": LongTensor (B, L),
@@ -231,9 +284,11 @@ class ActionMaskingCollator(DataCollatorForLanguageModeling):
         batch = []
         for ex in examples:
             out = {"input_ids": ex["input_ids"], "labels": ex.get("labels", ex["input_ids"])}
-            if ex.get("mask_action"):
-                out["labels"] = [IGNORE_INDEX if m else lab
-                                 for lab, m in zip(out["labels"], ex["action_token_mask"], strict=True)]
+            drop = ex.get("masked_tokens")
+            if drop is None and ex.get("mask_action"):
+                drop = ex["action_token_mask"]
+            if drop is not None:
+                out["labels"] = [IGNORE_INDEX if m else lab for lab, m in zip(out["labels"], drop, strict=True)]
             if "seq_lengths" in ex:
                 out["seq_lengths"] = ex["seq_lengths"]
             batch.append(out)
@@ -261,11 +316,65 @@ def load_or_build_model(model: str, dataset: Dataset | None, out_dir: Path, *, t
 
     def texts():
         for ex in dataset:
+            if "messages" in ex:
+                for m in ex["messages"] + ex["messages_prompt_mode"]:
+                    yield m["content"]
+                continue
             yield ex["prompt"]
             yield ex.get("prompt_for_prompt_mode", "")
             yield DEFAULT_FORMAT.cot_response(ex["trace"], ex["action"])
 
     return str(make_tiny_default(texts(), out_dir / "init", tiny_config))
+
+
+def resume_checkpoint(value: str | bool | None, out: Path) -> str | bool | None:
+    """``--resume_from_checkpoint``: a path, or ``"last"`` (the newest ``checkpoint-N`` in ``out`` when
+    there is one, else a fresh start), as ``Trainer.train`` takes it."""
+    if value in ("last", "auto", "true", "True", True):
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(str(out)) if out.is_dir() else None
+        if last:
+            logger.info("resuming from %s", last)
+        return last
+    return value or None
+
+
+def add_lora(lm: Any, r: int, alpha: int | None = None) -> Any:
+    """Wrap ``lm`` with float32 LoRA adapters of rank ``r`` on every linear layer (peft); the base is frozen."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=int(r), lora_alpha=int(alpha or 2 * r), lora_dropout=0.0, target_modules="all-linear",
+                     task_type="CAUSAL_LM")
+    lm = get_peft_model(lm, cfg)
+    for p in lm.parameters():
+        if p.requires_grad:
+            p.data = p.data.to(torch.float32)
+    return lm
+
+
+def write_provenance(folder: Path, protocol: DecodingProtocol | None, model: str, path: str) -> None:
+    """Write the protocol and the base model's name into ``folder``; a LoRA adapter names its base by
+    the name it was given (``smollm2-135m``), which :func:`cotdiag.agents.pretrained.resolve_model` resolves."""
+    if protocol is not None:
+        protocol.save(folder)
+    adapter = folder / "adapter_config.json"
+    if adapter.is_file():
+        cfg = json.loads(adapter.read_text())
+        cfg["base_model_name_or_path"] = model if model != "tiny" else path
+        adapter.write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+class ProvenanceCallback(TrainerCallback):
+    """Writes the protocol and the base-model name into every ``checkpoint-N``."""
+
+    def __init__(self, protocol: DecodingProtocol | None, model: str, path: str) -> None:
+        self.protocol, self.model, self.path = protocol, model, path
+
+    def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        write_provenance(Path(args.output_dir) / f"checkpoint-{state.global_step}", self.protocol, self.model,
+                         self.path)
 
 
 def train_sft(
@@ -275,6 +384,7 @@ def train_sft(
     *,
     fmt: ResponseFormat = DEFAULT_FORMAT,
     callbacks: list[Any] | None = None,
+    protocol: DecodingProtocol | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on an expert dataset with reduced action supervision.
 
@@ -286,10 +396,14 @@ def train_sft(
             (``checkpoint-STEP``), the final model and tokenizer, ``action_mask.json`` and
             ``train_log.json``.
         callbacks: extra ``transformers.TrainerCallback`` objects (progress bars).
+        protocol: the decoding protocol of the data (written as ``cotdiag_protocol.json`` into the
+            output folder and every checkpoint); ``None`` writes none.
 
     Returns:
-        ``{"output_dir", "train_loss", "steps", "masked_examples", "examples", "log_history"}``.
+        ``{"output_dir", "train_loss", "steps", "masked_examples", "examples", "decisions",
+        "log_history"}``.
     """
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
 
@@ -299,23 +413,32 @@ def train_sft(
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(path)
+    dtype = config.model_dtype if config.model_dtype != "auto" else ("bfloat16" if config.lora_r else "float32")
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    if config.lora_r:
+        lm = add_lora(lm, config.lora_r, config.lora_alpha)
     train = tokenize_sft_dataset(dataset, tokenizer, config, fmt=fmt)
-    masked_idx = [int(i) for i, m in zip(train["example_index"], train["mask_action"], strict=True) if m]
+    masked = masked_decisions(train)
+    n_dec = len({d for ds in train["decisions"] for d in ds})
     (out / "action_mask.json").write_text(json.dumps({
         "action_mask_ratio": config.action_mask_ratio, "response_format": config.response_format,
         "seed": config.seed if config.mask_seed is None else config.mask_seed,
-        "examples": len(train), "masked_indices": masked_idx,
+        "unit": "decision", "decisions": n_dec, "examples": len(train), "masked_decisions": masked,
     }, indent=2) + "\n")
+    if protocol is not None:
+        protocol.save(out)
+    extra = [ProvenanceCallback(protocol, model, path)]
     collator = ActionMaskingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=config.padding_free)
     trainer = SFTTrainer(model=lm, args=config, data_collator=collator, train_dataset=train,
-                         processing_class=tokenizer, callbacks=callbacks)
-    result = trainer.train()
+                         processing_class=tokenizer, callbacks=[*(callbacks or []), *extra])
+    result = trainer.train(resume_from_checkpoint=resume_checkpoint(config.resume_from_checkpoint, out))
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
+    write_provenance(out, protocol, model, path)
     summary = {
         "output_dir": str(out), "train_loss": float(result.training_loss), "steps": int(result.global_step),
-        "masked_examples": len(masked_idx), "examples": len(train), "log_history": trainer.state.log_history,
+        "masked_examples": len(masked), "examples": len(train), "decisions": n_dec,
+        "log_history": trainer.state.log_history,
     }
     (out / "train_log.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary

@@ -57,8 +57,16 @@ def _parse_kwargs(items: list[str]) -> dict:
 
 def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs: dict | None = None,
                       **kwargs) -> dict:
-    """Evaluate with a rich progress bar and print the summary table."""
+    """Evaluate with a rich progress bar and print the summary table.
+
+    A clean-action policy (expert, random, sb3) run through the decoding wrapper (``make_env`` with a
+    mode) answers through :class:`~cotdiag.agents.responder.ActionResponder`, as on the leaderboard.
+    """
     policy = make_policy(policy_spec, seed=kwargs.get("seed", 0), **(policy_kwargs or {}))
+    if getattr(kwargs.get("make_env"), "mode", None) and policy_spec.partition(":")[0] not in LLM_POLICY_KINDS:
+        from cotdiag.agents.responder import ActionResponder
+
+        policy = ActionResponder(policy, policy_spec)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console,
@@ -70,6 +78,45 @@ def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs
     console.print(summary_table(summary))
     console.print(f"episodes: {out / 'episodes.jsonl'}  summary: {out / 'summary.json'}")
     return summary
+
+
+def policy_protocol(policy: str, history: str | None, history_window: int | None):
+    """The decoding protocol of an ``hf:`` policy's checkpoint, checked against explicit options.
+
+    Returns ``None`` when the run should use the per-option window rendering (no protocol file, or
+    ``--history window`` without one); logs once when a checkpoint has no protocol file.
+
+    Raises:
+        InvalidConfigError: an explicit option contradicts the checkpoint's protocol.
+    """
+    import logging
+
+    from cotdiag.agents.pretrained import resolve_model
+    from cotdiag.error import InvalidConfigError
+    from cotdiag.response.protocol import DecodingProtocol, load_protocol
+
+    kind, _, arg = policy.partition(":")
+    saved = None
+    if kind == "hf" and arg:
+        path = Path(resolve_model(arg))
+        saved = load_protocol(path) if path.is_dir() else None
+        if saved is None and path.is_dir():
+            logging.getLogger(__name__).warning("%s has no cotdiag_protocol.json: using the options' window "
+                                                "rendering (the behaviour before protocols)", arg)
+    if saved is None:
+        if history == "conversation":
+            return DecodingProtocol(history="conversation")
+        return None
+    if history is not None and history != saved.history:
+        raise InvalidConfigError(f"--history {history} contradicts the checkpoint's protocol (history "
+                                 f"{saved.history!r} in {arg}/cotdiag_protocol.json)")
+    if history_window is not None and saved.history == "window" and history_window != saved.window:
+        raise InvalidConfigError(f"--history-window {history_window} contradicts the checkpoint's protocol "
+                                 f"(window {saved.window})")
+    if history_window is not None and saved.history == "conversation":
+        raise InvalidConfigError("--history-window applies to the 'window' policy; the checkpoint's protocol is "
+                                 "'conversation'")
+    return saved
 
 
 @app.command()
@@ -97,7 +144,9 @@ def evaluate(
         1, "--num-envs", min=1, help="Local backend: episodes played at once on an async vector env (one process each)."
     ),
     mode: Mode = typer.Option(None, help="LLM policies: decode through the decoding wrapper (default: raw env)."),
-    history_window: int = typer.Option(3, help="With --mode: past steps shown in the prompt (-1: all)."),
+    history: str = typer.Option(None, help="With --mode: history policy 'conversation' or 'window' (default: the "
+                                "checkpoint's cotdiag_protocol.json; without one, 'window')."),
+    history_window: int = typer.Option(None, help="With --mode, 'window' policy: past steps shown (-1: all; default 3)."),
     history_keep_first: bool = typer.Option(True, help="With --mode: always show the episode's first observation."),
 ) -> None:
     """Run POLICY on ENV and write OUT/episodes.jsonl (resumable) and OUT/summary.json."""
@@ -112,8 +161,9 @@ def evaluate(
     if mode is not None:
         from cotdiag.rollout.factory import DecodedEnvFactory
 
-        extra["make_env"] = DecodedEnvFactory(env, mode.value, None if history_window < 0 else history_window, max_steps,
-                                              history_keep_first)
+        protocol = policy_protocol(policy, history, history_window)
+        window = 3 if history_window is None else (None if history_window < 0 else history_window)
+        extra["make_env"] = DecodedEnvFactory(env, mode.value, window, max_steps, history_keep_first, protocol)
     summary = run_with_progress(
         env, policy, out, split=split, episodes=episodes, seed=seed,
         max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg), policy_kwargs=_parse_kwargs(policy_kwarg),

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.cli.app import app
+from cotdiag.error import InvalidConfigError
 
 console = Console()
 train_app = typer.Typer(help="Train baselines: SFT (reduced action supervision), GRPO, SB3 PPO.",
@@ -47,19 +48,31 @@ def trainer_progress_callback(bar: Progress, description: str):
 
 def build_data_cmd(env: str, split: str | None, out: Path, episodes: int, traces: str, seed: int,
                    history_window: int | None, history_max_chars: int | None, show_admissible: bool,
-                   history_keep_first: bool = True):
-    """Build and save an expert dataset with a progress bar; returns the dataset."""
-    from cotdiag.baselines.data import DataConfig, build_dataset, data_config_dict, save_dataset
+                   history_keep_first: bool = True, history: str = "conversation",
+                   max_context_tokens: int | None = None):
+    """Build and save an expert dataset with a progress bar; returns the dataset.
 
+    The dataset folder gets ``cotdiag_data.json`` (env, split, episodes, traces, seed, rendering)
+    and the :class:`~cotdiag.response.protocol.DecodingProtocol` (``cotdiag_protocol.json``).
+    """
+    from cotdiag.baselines.data import DataConfig, build_dataset, data_config_dict, save_dataset
+    from cotdiag.response.protocol import DecodingProtocol
+
+    protocol = DecodingProtocol(history=history, window=history_window, keep_first=history_keep_first,
+                                show_admissible=show_admissible,
+                                **({} if max_context_tokens is None else {"max_context_tokens": max_context_tokens}))
     cfg = DataConfig(history_window=history_window, history_max_chars=history_max_chars,
                      show_admissible=show_admissible, history_keep_first=history_keep_first)
     with progress_bar() as bar:
         task = bar.add_task(f"expert episodes on {env} ({split})", total=episodes)
         ds = build_dataset(env, split, episodes=episodes, traces=traces, config=cfg, seed=seed,
-                           progress=lambda d, n: bar.update(task, completed=d))
+                           progress=lambda d, n: bar.update(task, completed=d),
+                           protocol=protocol if protocol.conversation else None)
     save_dataset(ds, out, {"env": env, "split": split, "episodes": episodes, "traces": traces, "seed": seed,
-                           "config": data_config_dict(cfg)})
-    console.print(f"{len(ds)} decision steps from successful episodes -> {out}")
+                           "config": data_config_dict(cfg), "protocol": protocol.to_dict()})
+    protocol.save(out)
+    unit = "episodes (one conversation each)" if protocol.conversation else "decision steps"
+    console.print(f"{len(ds)} {unit} from successful episodes -> {out}")
     return ds
 
 
@@ -71,14 +84,17 @@ def build_data(
     episodes: int = typer.Option(20, min=1, help="Expert episodes to play (failures dropped)."),
     traces: str = typer.Option("templated", help="'templated' or a FILE.jsonl of {task_id, step, trace}."),
     seed: int = typer.Option(0, help="Base seed (episode i resets with seed+i)."),
-    history_window: int = typer.Option(3, help="Past steps shown in prompts (-1: all)."),
-    history_max_chars: int = typer.Option(None, help="Character budget of the history."),
+    history: str = typer.Option("conversation", help="History policy: 'conversation' (one chat per episode, "
+                                "one row per episode) or 'window' (one prompt per state, one row per state)."),
+    history_window: int = typer.Option(3, help="'window' policy: past steps shown in prompts (-1: all)."),
+    history_max_chars: int = typer.Option(None, help="'window' policy: character budget of the history."),
     show_admissible: bool = typer.Option(False, help="List admissible actions in prompts."),
-    history_keep_first: bool = typer.Option(True, help="Always show the episode's first observation."),
+    history_keep_first: bool = typer.Option(True, help="'window' policy: always show the first observation."),
+    max_context_tokens: int = typer.Option(None, help="Token budget of the model input (default 2048)."),
 ) -> None:
-    """Run the expert, keep successful episodes, write one row per decision step."""
+    """Run the expert, keep successful episodes, write one row per episode (conversation) or per state (window)."""
     build_data_cmd(env, split, out, episodes, traces, seed, None if history_window < 0 else history_window,
-                   history_max_chars, show_admissible, history_keep_first)
+                   history_max_chars, show_admissible, history_keep_first, history, max_context_tokens)
 
 
 @dataclass
@@ -135,9 +151,11 @@ def run_sft(data: str | Path, model: str, config: Any, description: str = "SFT")
     from datasets import load_from_disk
 
     from cotdiag.baselines.sft import train_sft
+    from cotdiag.response.protocol import load_protocol
 
     with progress_bar() as bar:
-        res = train_sft(load_from_disk(str(data)), model, config, callbacks=[trainer_progress_callback(bar, description)])
+        res = train_sft(load_from_disk(str(data)), model, config, callbacks=[trainer_progress_callback(bar, description)],
+                        protocol=load_protocol(data))
     console.print(f"{description}: {res['steps']} steps, mean loss {res['train_loss']:.3f}, "
                   f"{res['masked_examples']}/{res['examples']} examples action-masked -> {config.output_dir}")
     return res
@@ -174,6 +192,12 @@ def grpo(ctx: typer.Context) -> None:
 
     command, config, episode_args = parse_trl_args(ctx.args, ActionMaskGRPOConfig, "cotdiag train grpo", EpisodeArgs)
     if episode_args.rollout == "episode":
+        if command.model == "tiny":
+            raise InvalidConfigError("--rollout episode needs --model (a checkpoint, a path or 'smollm2-135m'): "
+                                     "'tiny' is built from a dataset's text, and episode rollouts have none")
+        if config.mask_truncated_completions:
+            raise InvalidConfigError("--mask_truncated_completions cannot be used with --rollout episode: TRL marks "
+                                     "every episode completion as truncated, so it would zero the loss of every episode")
         _grpo_episodes(command, config, episode_args)
         return
     if command.data is None:

@@ -24,12 +24,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
 
-from cotdiag.agents.base import BasePolicy, Policy
+from cotdiag.agents.base import Policy
 from cotdiag.agents.registry import make_policy
+from cotdiag.agents.responder import ActionResponder
 from cotdiag.error import CoTDiagError
 from cotdiag.leaderboard.policies import PolicyConfig
 from cotdiag.leaderboard.store import ResultStore, env_versions, versions_hash
@@ -54,35 +54,6 @@ class CellStatus:
     reason: str = ""
     episodes: int = 0
     success_rate: float | None = None
-
-
-class ActionResponder(BasePolicy):
-    """Present a clean-action policy (expert, random, sb3) as a completion policy.
-
-    The decoding wrapper expects the raw completion after ``info["prefill"]``; this adapter wraps
-    the inner policy's action as ``ACTION</action>`` (prompt mode) or
-    ``<think></think><action>ACTION</action>`` (CoT mode, empty reasoning).
-    """
-
-    def __init__(self, policy: Policy, name: str) -> None:
-        from cotdiag.response.format import DEFAULT_FORMAT
-
-        self.policy = policy
-        self.name = name
-        self.fmt = DEFAULT_FORMAT
-
-    def reset(self, seed: int | None = None) -> None:
-        self.policy.reset(seed=seed)
-
-    @property
-    def last_stats(self) -> dict[str, Any] | None:
-        return getattr(self.policy, "last_stats", None)
-
-    def act(self, observation: str, info: dict[str, Any]) -> str:
-        action = self.policy.act(observation, info)
-        if info.get("prefill") == self.fmt.action_open:
-            return self.fmt.prompt_response(action)
-        return self.fmt.cot_response("", action)
 
 
 def _slug(text: str) -> str:

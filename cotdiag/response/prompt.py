@@ -243,6 +243,26 @@ def render_prompt(
     return messages[0]["content"] + "\n\n" + messages[1]["content"]
 
 
+def plain_conversation(messages: Sequence[dict[str, str]]) -> str:
+    """A conversation as plain text, for models without a chat template.
+
+    Turns are joined by a blank line, except that an assistant turn follows its user turn after one
+    newline, which is how :func:`cotdiag.response.build_model_text` places the prefill after a plain
+    prompt; so the plain model input at every turn is a prefix of the whole episode's text.
+
+    Example:
+        >>> plain_conversation([{"role": "system", "content": "a"}, {"role": "user", "content": "b"},
+        ...                     {"role": "assistant", "content": "c"}])
+        'a\\n\\nb\\nc'
+    """
+    out = ""
+    for i, m in enumerate(messages):
+        if i:
+            out += "\n" if m["role"] == "assistant" else "\n\n"
+        out += m["content"]
+    return out
+
+
 def has_chat_template(tokenizer: Any) -> bool:
     """Whether ``tokenizer`` carries a chat template."""
     return bool(getattr(tokenizer, "chat_template", None))
@@ -289,7 +309,22 @@ def build_model_text(
     """
     chat = has_chat_template(tokenizer) if use_chat_template is None else use_chat_template
     if not chat:
-        return f"{prompt}\n{prefill}"
+        return f"{plain_conversation(messages) if messages else prompt}\n{prefill}"
     msgs = list(messages) if messages else chat_messages(prompt)
     text = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
     return f"{text}{prefill}"
+
+
+def conversation_text(tokenizer: Any, messages: Sequence[dict[str, str]], *,
+                      use_chat_template: bool | None = None) -> str:
+    """A whole conversation that ends with an assistant turn, as the model reads it in training.
+
+    With a chat template: the template applied to ``messages`` (no generation prompt); plain:
+    :func:`plain_conversation`. For every assistant turn ``i``, ``build_model_text(tokenizer, "",
+    messages=messages[:i])`` followed by that turn's content is a prefix of this text (checked by
+    :func:`cotdiag.baselines.conversation.tokenize_conversation`).
+    """
+    chat = has_chat_template(tokenizer) if use_chat_template is None else use_chat_template
+    if not chat:
+        return plain_conversation(messages)
+    return tokenizer.apply_chat_template(list(messages), tokenize=False)

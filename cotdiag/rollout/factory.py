@@ -7,6 +7,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from cotdiag.response.protocol import DecodingProtocol
+
 
 @dataclass(frozen=True)
 class DecodedEnvFactory:
@@ -22,10 +24,12 @@ class DecodedEnvFactory:
         history_window: past steps shown in the prompt (``None``: all; ``0``: none).
         max_episode_steps: step limit (``None``: the registration's).
         history_keep_first: always show the episode's first observation.
+        protocol: a :class:`~cotdiag.response.protocol.DecodingProtocol`; when set it replaces
+            ``history_window`` and ``history_keep_first`` (e.g. the one saved with a checkpoint).
 
     Example:
         >>> DecodedEnvFactory("CoTDiag-ALFWorld-v0", "cot", history_window=2)
-        DecodedEnvFactory(env_id='CoTDiag-ALFWorld-v0', mode='cot', history_window=2, max_episode_steps=None, history_keep_first=True)
+        DecodedEnvFactory(env_id='CoTDiag-ALFWorld-v0', mode='cot', history_window=2, max_episode_steps=None, history_keep_first=True, protocol=None)
     """
 
     env_id: str
@@ -33,6 +37,7 @@ class DecodedEnvFactory:
     history_window: int | None = 3
     max_episode_steps: int | None = None
     history_keep_first: bool = True
+    protocol: DecodingProtocol | None = None
 
     def __call__(self, **kwargs: Any) -> gym.Env:
         """Make the env (``kwargs``: constructor kwargs such as ``split``)."""
@@ -42,5 +47,7 @@ class DecodedEnvFactory:
         env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kwargs)
         if self.mode is None:
             return env
+        if self.protocol is not None:
+            return DecodingModeWrapper(env, mode=self.mode, protocol=self.protocol)
         history = HistoryConfig(window=self.history_window, keep_first=self.history_keep_first)
         return DecodingModeWrapper(env, mode=self.mode, history=history)

@@ -50,7 +50,8 @@ class EpisodeLog:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / self.FILENAME
         cfg_path = self.run_dir / "config.json"
-        if cfg_path.exists():
+        has_episodes = self.path.exists() and self.path.stat().st_size > 0
+        if cfg_path.exists() and has_episodes:  # a folder with no episode is not a run to protect
             old = json.loads(cfg_path.read_text())
             diff = sorted(
                 k for k in set(old) | set(config)

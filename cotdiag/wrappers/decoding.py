@@ -36,6 +36,7 @@ from cotdiag.response.prompt import (
     render_messages,
     select_history,
 )
+from cotdiag.response.protocol import DecodingProtocol, observation_turn, plain_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,12 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         max_prompt_length: ``max_length`` of the observation space (characters).
         max_episode_steps: step limit counted by the wrapper (see below); default
             ``env.spec.max_episode_steps`` (``None``: no limit of its own).
+        protocol: a :class:`~cotdiag.response.protocol.DecodingProtocol`; when given it sets
+            ``history``, ``show_admissible`` and ``fmt``. With its ``"conversation"`` history the
+            episode is one chat: ``info["messages"]`` holds every turn so far (system, the task and
+            first observation, then each response as written after the prefill, and each next
+            observation), and the observation is that chat as plain text
+            (:func:`~cotdiag.response.protocol.plain_conversation`).
 
     Step counting and ``TimeLimit``:
         ``gym.make`` puts ``TimeLimit`` *inside* this wrapper, so it never sees a penalized step.
@@ -125,12 +132,18 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         max_response_length: int = MAX_RESPONSE_LENGTH,
         max_prompt_length: int = MAX_PROMPT_LENGTH,
         max_episode_steps: int | None = None,
+        protocol: DecodingProtocol | None = None,
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(
             self, mode=mode, on_format_error=on_format_error, penalty=penalty, show_admissible=show_admissible,
             history=history, chat=chat, fmt=fmt, max_response_length=max_response_length,
-            max_prompt_length=max_prompt_length, max_episode_steps=max_episode_steps,
+            max_prompt_length=max_prompt_length, max_episode_steps=max_episode_steps, protocol=protocol,
         )
+        if protocol is not None:
+            history, show_admissible, fmt = protocol.history_config(), protocol.show_admissible, protocol.fmt
+            chat = chat or protocol.conversation
+        self.protocol = protocol
+        self.conversation = bool(protocol is not None and protocol.conversation)
         gym.Wrapper.__init__(self, env)
         if mode not in DECODING_MODES:
             raise InvalidConfigError(f"expected mode in {list(DECODING_MODES)}, got {mode!r}")
@@ -159,6 +172,7 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         self.action_space = UnicodeText(max_response_length)
         self.prefill = fmt.action_open if mode == "prompt" else ""
         self._history: list[HistoryStep] = []
+        self._messages: list[dict[str, str]] = []
         self._current = ""
         self._env_obs = ""
         self._env_info: dict[str, Any] = {}
@@ -169,6 +183,7 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         """Reset the env; return the first prompt and the env's info plus the wrapper's keys."""
         obs, info = self.env.reset(seed=seed, options=options)
         self._history = []
+        self._messages = []
         self._env_obs = self._current = obs
         self._env_info = dict(info)
         self._steps = 0
@@ -208,6 +223,8 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
             reward, terminated, truncated = self.penalty, self.on_format_error == "terminate", False
             self._current = FORMAT_ERROR_FEEDBACK.format(status=res.status, observation=obs)
         self._history.append(HistoryStep(shown, action or "", res.reasoning or None))
+        if self.conversation:
+            self._messages.append({"role": "assistant", "content": self.prefill + completion})
         if self.max_episode_steps is not None and self._steps >= self.max_episode_steps and not terminated:
             truncated = True
         self._done = bool(terminated or truncated)
@@ -219,12 +236,20 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
     # ------------------------------------------------------------------ helpers
     def _render(self, observation: str, info: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         adm = info.get("admissible_actions") if self.show_admissible else None
-        messages = render_messages(
-            str(info.get("task", "")), observation, self._history, mode=self.mode, admissible_actions=adm,
-            config=self.history_config, fmt=self.fmt,
-        )
-        prompt = messages[0]["content"] + "\n\n" + messages[1]["content"]
-        shown = len(select_history(self._history, self.history_config))
+        if self.conversation and self._messages:
+            self._messages.append({"role": "user", "content": observation_turn(observation, adm)})
+            messages = list(self._messages)
+            prompt = plain_conversation(messages)
+            shown = len(self._history)
+        else:
+            messages = render_messages(
+                str(info.get("task", "")), observation, self._history, mode=self.mode, admissible_actions=adm,
+                config=self.history_config, fmt=self.fmt,
+            )
+            prompt = messages[0]["content"] + "\n\n" + messages[1]["content"]
+            shown = len(select_history(self._history, self.history_config))
+            if self.conversation:
+                self._messages = list(messages)
         extra: dict[str, Any] = {
             "prefill": self.prefill,
             "mode": self.mode,
@@ -234,3 +259,4 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         if self.chat:
             extra["messages"] = messages
         return prompt, extra
+

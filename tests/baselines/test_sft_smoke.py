@@ -30,4 +30,4 @@ def test_sft_trains_on_fixed_batch(tmp_path, scripted_dataset, micro_model, fmt,
     assert any(not torch.equal(before[n], after[n]) for n in before)
     assert (tmp_path / "sft" / "checkpoint-3").is_dir() and (tmp_path / "sft" / "checkpoint-6").is_dir()
     meta = json.loads((tmp_path / "sft" / "action_mask.json").read_text())
-    assert len(meta["masked_indices"]) == round(k * 4)
+    assert len(meta["masked_decisions"]) == round(k * 4) and meta["unit"] == "decision"

@@ -17,11 +17,16 @@ missing:
 - idempotent, quiet shutdown that reaps the process (no zombie, no stray callback-server thread)
   and never raises ``BrokenPipeError`` from closing the pipes of a dead process;
 - a default heap cap (:data:`DEFAULT_MAX_HEAP`) and ``-XX:+ExitOnOutOfMemoryError``, so a JVM out
-  of heap exits and is replaced instead of limping on.
+  of heap exits and is replaced instead of limping on;
+- a script that never calls ``env.close()`` still exits at once and leaves no JVM: an ``atexit``
+  hook kills every live JVM while py4j's threads still run, and reaping never waits on ``Popen``'s
+  lock (:func:`_reap`). At interpreter shutdown the daemon ``ProcessConsumer`` thread is frozen
+  while it holds that lock, so ``Popen.wait()`` from a finalizer blocked forever.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
@@ -31,6 +36,7 @@ import re
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -42,6 +48,41 @@ T = TypeVar("T")
 
 #: Seconds to wait for the JVM to exit after the shutdown request before killing it.
 SHUTDOWN_TIMEOUT_S = 10.0
+#: Seconds to wait for a killed JVM to be reaped.
+REAP_TIMEOUT_S = 5.0
+#: Every simulator whose JVM may be running (killed by :func:`_kill_all_at_exit`).
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+def _reap(proc: subprocess.Popen, timeout_s: float = REAP_TIMEOUT_S) -> bool:
+    """Reap a killed ``proc`` with ``os.waitpid(WNOHANG)``, never through ``Popen``'s waitpid lock.
+
+    py4j's ``ProcessConsumer`` thread may hold that lock inside ``proc.wait()``; at interpreter
+    shutdown that thread is frozen and the lock is never released. Returns ``True`` once the
+    process is gone (reaped here or by another thread), ``False`` after ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            pid, status = os.waitpid(proc.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped already (by py4j's thread or Popen)
+            return True
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _kill_all_at_exit() -> None:
+    """``atexit``: SIGKILL and reap every JVM still running (scripts that never closed their env)."""
+    for raw in list(_LIVE):
+        with contextlib.suppress(Exception):
+            raw.kill()
+
+
+atexit.register(_kill_all_at_exit)
 #: Default maximum heap of a ScienceWorld JVM (``java -Xmx``). Uncapped, Java takes a quarter of
 #: the machine's memory and a JVM grew to 4.3 GB RSS within 100 resets with gold paths; see
 #: :class:`cotdiag.envs.scienceworld.ScienceWorldEnv` for the measurements behind this value.
@@ -111,12 +152,13 @@ def _raw_class() -> type:
             client.is_connected = False
             client.close()  # pooled sockets
             if proc is not None:
-                try:
-                    proc.wait(timeout=wait_s)
-                except subprocess.TimeoutExpired:
-                    logger.warning("ScienceWorld JVM (pid %d) ignored shutdown; killing it", proc.pid)
-                    proc.kill()
-                    proc.wait()
+                if proc.returncode is None:
+                    with contextlib.suppress(OSError):
+                        if not _reap(proc, wait_s):
+                            logger.warning("ScienceWorld JVM (pid %d) ignored shutdown; killing it", proc.pid)
+                            proc.kill()
+                            if not _reap(proc):
+                                logger.warning("ScienceWorld JVM (pid %d) not reaped after SIGKILL", proc.pid)
                 for pipe in (proc.stdin, proc.stdout, proc.stderr):
                     if pipe is not None:
                         # closing stdin flushes a buffered newline (die_on_exit) into a dead pipe
@@ -272,6 +314,7 @@ class JVM:
             raise SimulatorError(f"the ScienceWorld JVM did not start: {e!r}") from e
         self._apply_timeout(raw)
         self.raw = raw
+        _LIVE.add(raw)
         logger.info("started ScienceWorld JVM (pid %d)", self.pid)
         return self.raw
 

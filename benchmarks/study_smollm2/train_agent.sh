@@ -1,0 +1,35 @@
+#!/bin/bash
+# The CPU recipe of the shipped ALFWorld agent (`smollm2-135m-alfworld`, docs/baselines.md).
+#
+#   benchmarks/study_smollm2/train_agent.sh                        # CoT format, k = 0
+#   FORMAT=prompt benchmarks/study_smollm2/train_agent.sh          # the prompt-format arm
+#   K=0.3 benchmarks/study_smollm2/train_agent.sh                  # the k = 0.3 arm (decision-level masking)
+#
+# SmolLM2-135M-Instruct (from its wheel) + LoRA r=16 on every linear layer, the base frozen in
+# bfloat16, bfloat16 autocast on the CPU (benchmarks/results/cpu_training.json), on conversation
+# examples (one per expert episode, docs/concepts.md "The decoding protocol") of ALFWorld train_id.
+# Kill it at any time: the same command resumes from the last checkpoint (TRL/transformers'
+# resume_from_checkpoint; checkpoints keep the optimizer state). Run from the repository root.
+set -euo pipefail
+OUT=${OUT:-runs/agent}
+GAMES=${GAMES:-330}          # expert episodes of train_id (the shipped data holds 330 train_id games)
+EPOCHS=${EPOCHS:-2}
+FORMAT=${FORMAT:-cot}
+K=${K:-0}
+LR=${LR:-5e-4}
+export ALFWORLD_DATA=${ALFWORLD_DATA:-../shared/data/alfworld} TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+BIN=${BIN:-.venv/bin}
+[ -x "$BIN/cotdiag" ] || BIN=$(dirname "$(command -v cotdiag)")
+mkdir -p "$OUT"
+if [ ! -f "$OUT/data/cotdiag_protocol.json" ]; then
+  "$BIN/cotdiag" build-data --env CoTDiag-ALFWorld-v0 --split train_id --episodes "$GAMES" --out "$OUT/data"
+fi
+RUN="$OUT/sft_${FORMAT}_k${K}"
+echo "start $(date -u +%FT%TZ)" >> "$RUN.log"
+"$BIN/cotdiag" train sft --data "$OUT/data" --model smollm2-135m --output_dir "$RUN" \
+  --response_format "$FORMAT" --action_mask_ratio "$K" --lora_r 16 --bf16 true \
+  --num_train_epochs "$EPOCHS" --learning_rate "$LR" --lr_scheduler_type cosine --warmup_steps 10 \
+  --per_device_train_batch_size 2 --max_length 2048 --logging_steps 1 \
+  --save_strategy steps --save_steps 20 --save_only_model false \
+  --resume_from_checkpoint last 2>&1 | tee -a "$RUN.log"
+echo "end $(date -u +%FT%TZ)" >> "$RUN.log"

@@ -1,0 +1,135 @@
+"""The conversation protocol: one chat per episode, the same bytes in data, SFT and inference.
+
+Real ALFWorld expert episodes (train_id) rendered as conversations; SmolLM2's tokenizer (chat
+template, tokens that straddle the tags) and the micro model's (plain text).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cotdiag.baselines.conversation import IGNORE_INDEX, tokenize_conversation
+from cotdiag.response import build_model_text
+from cotdiag.response.protocol import DecodingProtocol, fit_conversation, span_token_mask
+
+
+@pytest.fixture(scope="module")
+def conv_dataset():
+    from cotdiag.baselines.data import build_dataset
+
+    return build_dataset("CoTDiag-ALFWorld-v0", "train_id", episodes=2, protocol=DecodingProtocol())
+
+
+@pytest.fixture(scope="module")
+def smol_tok():
+    from transformers import AutoTokenizer
+
+    from cotdiag.agents.pretrained import resolve_model
+
+    return AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
+
+
+@pytest.fixture(scope="module")
+def plain_tok(micro_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(micro_model)
+
+
+def test_wrapper_replays_the_training_conversation_byte_for_byte(conv_dataset):
+    """The decoding wrapper's info["messages"] at every decision equal the dataset's conversation prefix."""
+    import gymnasium as gym
+
+    from cotdiag.wrappers import DecodingModeWrapper
+
+    for mode, col in (("cot", "messages"), ("prompt", "messages_prompt_mode")):
+        ex = conv_dataset[0]
+        msgs = ex[col]
+        env = DecodingModeWrapper(gym.make("CoTDiag-ALFWorld-v0", split="train_id"), mode=mode,
+                                  protocol=DecodingProtocol())
+        _, info = env.reset(seed=ex["seed"], options={"task_id": ex["task_id"]})
+        turn = 0
+        for i, m in enumerate(msgs):
+            if m["role"] != "assistant":
+                continue
+            assert info["messages"] == msgs[:i], (mode, turn)
+            _, _, term, trunc, info = env.step(m["content"][len(info["prefill"]):])
+            assert info["parse_status"] == "ok"
+            turn += 1
+        assert term and info["won"]
+        env.close()
+
+
+@pytest.mark.parametrize("which", ["smol_tok", "plain_tok"])
+def test_sft_labels_turn_by_turn(conv_dataset, which, request):
+    """Labels cover each assistant turn (and its end marker) and nothing else; model inputs are prefixes."""
+    tok = request.getfixturevalue(which)
+    msgs = conv_dataset[0]["messages"]
+    [ex] = tokenize_conversation(tok, msgs)
+    ids, labels, dec = ex["input_ids"], ex["labels"], ex["decision"]
+    full = tok.decode(ids)
+    assistants = [m["content"] for m in msgs if m["role"] == "assistant"]
+    assert sorted(set(d for d in dec if d >= 0)) == list(range(len(assistants)))
+    for d, content in enumerate(assistants):
+        pos = [j for j, x in enumerate(dec) if x == d]
+        text = tok.decode([ids[j] for j in pos])
+        assert text.startswith(content) and len(text) - len(content) <= len("<|im_end|>\n"), (d, text)
+        assert all(labels[j] == ids[j] for j in pos)
+        # the inference model input of this decision is exactly the text before the turn
+        i = [k for k, m in enumerate(msgs) if m["role"] == "assistant"][d]
+        assert full.startswith(build_model_text(tok, "", messages=msgs[:i]) + content)
+    assert all(lab == IGNORE_INDEX for lab, x in zip(labels, dec, strict=True) if x < 0)
+
+
+def test_span_rule_counts_straddling_tokens(smol_tok):
+    """SmolLM2 splits '</think><action>go' so that a token crosses the tag: it counts as an action token."""
+    content = "<think>t</think><action>go to desk 1</action>"
+    enc = smol_tok(content, add_special_tokens=False, return_offsets_mapping=True)
+    a0 = content.index("<action>") + len("<action>")
+    a1 = content.index("</action>")
+    mask = span_token_mask(enc["offset_mapping"], a0, a1)
+    covered = "".join(smol_tok.decode([t]) for t, m in zip(enc["input_ids"], mask, strict=True) if m)
+    assert "go to desk 1" in covered
+    assert span_token_mask([(0, 9), (9, 12)], 8, 12) == [1, 1]  # a token that starts before the action
+
+
+def test_masked_decisions_lose_only_their_action_tokens(conv_dataset, smol_tok, tmp_path):
+    from cotdiag.baselines.sft import (
+        ActionMaskingCollator,
+        ActionMaskSFTConfig,
+        tokenize_sft_dataset,
+    )
+
+    cfg = ActionMaskSFTConfig(output_dir=str(tmp_path), action_mask_ratio=0.5)
+    train = tokenize_sft_dataset(conv_dataset, smol_tok, cfg)
+    n = sum(conv_dataset["steps"])
+    masked = sorted({d for ds in train["masked_decisions"] for d in ds})
+    assert len(masked) == round(0.5 * n)
+    batch = ActionMaskingCollator(pad_token_id=smol_tok.pad_token_id or 0)([train[0]])
+    row = train[0]
+    for j, (lab, mt, am) in enumerate(zip(row["labels"], row["masked_tokens"], row["action_token_mask"], strict=True)):
+        got = int(batch["labels"][0, j])
+        if mt:
+            assert am and got == IGNORE_INDEX
+        else:
+            assert got == lab
+
+
+def test_long_episodes_are_cut_at_turn_boundaries(conv_dataset, smol_tok):
+    msgs = conv_dataset[1]["messages"]
+    chunks = tokenize_conversation(smol_tok, msgs, max_length=400)
+    assert len(chunks) > 1 and all(len(c["input_ids"]) <= 400 for c in chunks)
+    trained = [d for c in chunks for d in sorted(set(x for x in c["decision"] if x >= 0))]
+    assert trained == list(range(sum(m["role"] == "assistant" for m in msgs)))  # each decision once, in order
+    for c in chunks:  # every chunk starts with the system message and the first user turn
+        assert smol_tok.decode(c["input_ids"]).startswith(build_model_text(smol_tok, "", messages=msgs[:2])[:200])
+
+
+def test_fit_conversation_keeps_head_and_latest_turns():
+    msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "u1"}]
+    for t in range(2, 7):
+        msgs += [{"role": "assistant", "content": f"a{t - 1}"}, {"role": "user", "content": f"u{t}"}]
+    kept = fit_conversation(msgs, lambda m: len(m), 6)
+    assert kept[:2] == msgs[:2] and kept[-1] == msgs[-1] and len(kept) == 6
+    assert [m["role"] for m in kept] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert fit_conversation(msgs, lambda m: len(m), 100) == msgs
