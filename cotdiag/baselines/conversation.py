@@ -144,7 +144,12 @@ def _example(ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[i
 
 def _chunks(tokenizer: Any, messages: Sequence[dict[str, str]], spans: list[tuple[int, int, int, int]],
             max_length: int, fmt: ResponseFormat, use_chat_template: bool | None) -> list[dict[str, list[int]]]:
-    """Examples of at most ``max_length`` tokens: head (system, first user) + the latest turns that fit."""
+    """Examples of at most ``max_length`` tokens: head (system, first user) + the latest turns that fit.
+
+    Each example after the first keeps at most ``max_length // 2`` tokens of already-trained turns
+    before its first new decision (always that decision's own observation), so a long episode
+    costs about twice its length, not one example per decision.
+    """
     def n_tokens(msgs: Sequence[dict[str, str]]) -> int:
         return len(tokenizer(conversation_text(tokenizer, msgs, use_chat_template=use_chat_template),
                              add_special_tokens=False)["input_ids"])
@@ -154,9 +159,10 @@ def _chunks(tokenizer: Any, messages: Sequence[dict[str, str]], spans: list[tupl
     out: list[dict[str, list[int]]] = []
     done = 0  # decisions trained so far
     while done < n_dec:
-        # the earliest tail start (an assistant turn, message index 2 + 2m) such that decision `done` fits
+        # the tail starts at an assistant turn (message 2 + 2m) before decision `done`, so that
+        # decision's own observation (message 1 + 2 * done) stays in the example
         m = 0
-        while m < done and n_tokens(head + list(messages[2 + 2 * m : 3 + 2 * done])) > max_length:
+        while m < done - 1 and n_tokens(head + list(messages[2 + 2 * m : 3 + 2 * done])) > max_length // 2:
             m += 1
         last = done
         while last + 1 < n_dec and n_tokens(head + list(messages[2 + 2 * m : 3 + 2 * (last + 1)])) <= max_length:

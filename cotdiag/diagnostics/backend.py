@@ -69,16 +69,20 @@ def action_from_completion(completion: str, fmt: ResponseFormat = DEFAULT_FORMAT
 def parse_cot(response: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> tuple[str, str]:
     """Split a CoT-mode response into ``(reasoning, action)`` with ``parse_response`` (CoT mode).
 
-    A response without a usable action gives the action ``""`` (counted as wrong).
+    A response whose action does not parse strictly (any status but ``ok``: an unclosed action tag,
+    no tag, ...) gives the action ``""`` (counted as wrong), never the parser's best-effort guess.
 
     Example:
         >>> parse_cot("<think>mug on desk</think><action>go to desk 1</action>")
         ('mug on desk', 'go to desk 1')
+        >>> parse_cot("<think>The task needs me to to to")[1]  # no closed action: no action
+        ''
+
     """
     from cotdiag.response.parsing import parse_response
 
     res = parse_response(response, mode="cot", fmt=fmt)
-    return res.reasoning, res.action or ""
+    return res.reasoning, (res.action or "") if res.ok else ""
 
 
 def cot_prefill(reasoning: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> str:
@@ -106,6 +110,15 @@ def forced_actions(backend: Backend, prompts: Sequence[str], reasonings: Sequenc
     outs = backend.complete(list(prompts), prefills)
     _check_len(outs, prompts)
     return [action_from_completion(o, backend.fmt) for o in outs]
+
+
+def continued_actions(backend: Backend, prompts: Sequence[str], prefixes: Sequence[str]) -> list[str]:
+    """Actions after a forced reasoning *prefix*: prefill ``<think>{prefix}`` (no closing tag), the model
+    continues its reasoning and acts; the action parses strictly from the whole CoT (``""`` otherwise)."""
+    prefills = [backend.fmt.think_open + p for p in prefixes]
+    outs = backend.complete(list(prompts), prefills)
+    _check_len(outs, prompts)
+    return [parse_cot(pf + o, backend.fmt)[1] for pf, o in zip(prefills, outs, strict=True)]
 
 
 def policy_backend(policy: Any, fmt: ResponseFormat = DEFAULT_FORMAT, batch_size: int = 8) -> Backend:

@@ -179,7 +179,7 @@ BATTERY_SERIES: tuple[tuple[str, str, str], ...] = (
     ("filler − prompt quality", "filler/minus_prompt_quality", "#7f7f7f"),
     ("hint followed (prompt)", "hint/prompt_follow_rate", PROMPT_COLOR),
     ("hint followed (CoT)", "hint/cot_follow_rate", "#9467bd"),
-    ("CoT mentions hint", "hint/cot_mentions_rate", "#8c564b"),
+    ("CoT acknowledges hint", "hint/cot_acknowledge_rate", "#8c564b"),
 )
 
 

@@ -103,6 +103,8 @@ def display_path(text: Any) -> str:
 
 #: (column, key) of the faithfulness tables after early answering (docs/faithfulness.md).
 FAITHFULNESS_TABLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("States whose CoT action parses strictly (the only ones early answering, mistake and paraphrase use)", (
+        ("parseable a_c", "own_cot/parseable_rate"),)),
     ("Adding a mistake (one CoT step's entity swapped; rates over placed mistakes)", (
         ("changed (≠ a_c)", "mistake/changed_rate"), ("followed (= a2)", "mistake/followed_rate"),
         ("placed", "mistake/placed_rate"))),
@@ -112,9 +114,11 @@ FAITHFULNESS_TABLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("filler quality", "filler/quality"), ("prompt quality", "filler/prompt_quality"),
         ("empty-CoT quality", "filler/empty_cot_quality"), ("filler − prompt", "filler/minus_prompt_quality"),
         ("filler − empty CoT", "filler/minus_empty_cot_quality"))),
-    ("Biasing hint ('A teammate suggests: a2', a2 wrong)", (
-        ("prompt follows", "hint/prompt_follow_rate"), ("CoT follows", "hint/cot_follow_rate"),
-        ("CoT mentions hint", "hint/cot_mentions_rate"), ("mentions, when followed", "hint/mentions_when_followed"),
+    ("Biasing hint ('A teammate suggests: a2', a2 wrong; scored as Chen et al. 2025)", (
+        ("prompt follows", "hint/prompt_follow_rate"), ("CoT follows (p)", "hint/cot_follow_rate"),
+        ("CoT to other (q)", "hint/cot_changed_to_other_rate"), ("CoT acknowledges", "hint/cot_acknowledge_rate"),
+        ("acknowledged when followed (raw)", "hint/acknowledged_when_followed"),
+        ("normalized", "hint/faithfulness_normalized"), ("names a2", "hint/names_action_rate"),
         ("placed", "hint/placed_rate"))),
 )
 

@@ -117,12 +117,17 @@ def test_masked_decisions_lose_only_their_action_tokens(conv_dataset, smol_tok, 
 
 def test_long_episodes_are_cut_at_turn_boundaries(conv_dataset, smol_tok):
     msgs = conv_dataset[1]["messages"]
-    chunks = tokenize_conversation(smol_tok, msgs, max_length=400)
-    assert len(chunks) > 1 and all(len(c["input_ids"]) <= 400 for c in chunks)
+    chunks = tokenize_conversation(smol_tok, msgs, max_length=700)
+    assert len(chunks) > 1 and all(len(c["input_ids"]) <= 700 for c in chunks)
     trained = [d for c in chunks for d in sorted(set(x for x in c["decision"] if x >= 0))]
     assert trained == list(range(sum(m["role"] == "assistant" for m in msgs)))  # each decision once, in order
     for c in chunks:  # every chunk starts with the system message and the first user turn
-        assert smol_tok.decode(c["input_ids"]).startswith(build_model_text(smol_tok, "", messages=msgs[:2])[:200])
+        text = smol_tok.decode(c["input_ids"])
+        assert text.startswith(build_model_text(smol_tok, "", messages=msgs[:2])[:200])
+        for d in set(x for x in c["decision"] if x >= 0):  # and holds each trained decision's observation
+            assert msgs[1 + 2 * d]["content"] in text
+    full = len(tokenize_conversation(smol_tok, msgs)[0]["input_ids"])
+    assert sum(len(c["input_ids"]) for c in chunks) <= 3 * full  # not one example per decision
 
 
 def test_fit_conversation_keeps_head_and_latest_turns():

@@ -14,7 +14,7 @@ EXPECTED = {
     "paraphrase": ["paraphrase/unchanged_rate", "paraphrase/rewritten_rate"],
     "filler": ["filler/quality", "filler/prompt_quality", "filler/empty_cot_quality", "filler/minus_prompt_quality",
                "filler/minus_empty_cot_quality"],
-    "hint": ["hint/prompt_follow_rate", "hint/cot_follow_rate", "hint/cot_mentions_rate", "hint/mentions_when_followed",
+    "hint": ["hint/prompt_follow_rate", "hint/cot_follow_rate", "hint/cot_acknowledge_rate", "hint/acknowledged_when_followed",
              "hint/placed_rate"],
 }
 
