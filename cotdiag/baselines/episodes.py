@@ -187,6 +187,10 @@ class EpisodeRollout:
         env = self._pool[i]
         messages, prompt_ids = first_turn(env, task_id, seed, tok)
         masked = bool(self._rng.random() < self.action_mask_ratio)
+        if not has_chat_template(tok) and not getattr(self, "_said_plain", False):
+            self._said_plain = True
+            logger.warning("the model's tokenizer has no chat template: episodes are rendered as plain text "
+                           "(turns joined by blank lines)")
         return Episode(task_id, seed, env, messages, prompt_ids, masked)
 
     def _step(self, e: Episode, ids: list[int], logprobs: list[float], tok: Any) -> None:
@@ -329,7 +333,8 @@ class EpisodeArgs:
     rollout: str = field(default="step", metadata={
         "help": "'step': replay recorded decision states (--data); 'episode': play whole episodes on --env_id.",
         "choices": ["step", "episode"]})
-    env_id: str = field(default="CoTDiag-ALFWorld-v0", metadata={"help": "Episode rollouts: registered env id."})
+    env_id: str = field(default="CoTDiag-ALFWorld-v0", metadata={"help": "Episode rollouts: registered env id.",
+                                                                  "aliases": ["--env"]})
     split: str | None = field(default=None, metadata={"help": "Episode rollouts: env split (default: the env's)."})
     episodes: int = field(default=64, metadata={"help": "Episode rollouts: distinct (task, seed) prompts."})
     episode_mode: str = field(default="cot", metadata={"help": "Decoding mode of the episodes.",

@@ -107,6 +107,9 @@ class ActionMaskSFTConfig(SFTConfig):
             raise InvalidConfigError(f"expected action_mask_ratio in [0, 1], got {self.action_mask_ratio!r}")
         if int(self.lora_r) < 0:
             raise InvalidConfigError(f"expected lora_r >= 0, got {self.lora_r!r}")
+        if self.max_steps and self.max_steps > 0 and self.warmup_steps >= self.max_steps:
+            logger.warning("warmup_steps=%s >= max_steps=%s: the learning rate never reaches %s in this run",
+                           self.warmup_steps, self.max_steps, self.learning_rate)
         if self.response_format not in RESPONSE_FORMATS:
             raise InvalidConfigError(f"expected response_format in {list(RESPONSE_FORMATS)}, got {self.response_format!r}")
         super().__post_init__()
@@ -355,10 +358,14 @@ def add_lora(lm: Any, r: int, alpha: int | None = None) -> Any:
 
 
 def write_provenance(folder: Path, protocol: DecodingProtocol | None, model: str, path: str) -> None:
-    """Write the protocol and the base model's name into ``folder``; a LoRA adapter names its base by
-    the name it was given (``smollm2-135m``), which :func:`cotdiag.agents.pretrained.resolve_model` resolves."""
+    """Write the protocol and ``cotdiag_base_model.json`` (the base model: its name and the path it was
+    loaded from) into ``folder``; a LoRA adapter names its base by the name it was given
+    (``smollm2-135m``), which :func:`cotdiag.agents.pretrained.resolve_model` resolves."""
     if protocol is not None:
         protocol.save(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cotdiag_base_model.json").write_text(json.dumps({"base_model": model, "loaded_from": path},
+                                                                indent=2) + "\n")
     adapter = folder / "adapter_config.json"
     if adapter.is_file():
         cfg = json.loads(adapter.read_text())

@@ -51,3 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         logger.debug("cotdiag failed", exc_info=True)
         typer.echo(f"cotdiag: error: {one_line(e)}", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("cotdiag: interrupted: rerun the same command to resume (finished episodes and saved "
+                   "checkpoints are kept)", err=True)
+        sys.exit(130)

@@ -34,9 +34,25 @@ app = typer.Typer(
 )
 
 
+#: Libraries whose DEBUG lines drown the log with -v (matplotlib's font scan alone prints hundreds).
+QUIET_LOGGERS: tuple[str, ...] = ("matplotlib", "PIL", "urllib3", "filelock", "fsspec", "httpx", "httpcore",
+                                  "asyncio", "py4j")
+#: Deprecation warnings of libraries that every training run would print, with nothing for the user to do.
+QUIET_WARNINGS: tuple[str, ...] = (r".*`gradient_checkpointing` is deprecated.*", r".*pin_memory.*")
+
+
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
+    """CoTDiag's own messages at INFO (DEBUG with -v); other libraries at WARNING."""
+    import warnings
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("cotdiag").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+        warnings.filterwarnings("ignore", message=message, category=UserWarning)

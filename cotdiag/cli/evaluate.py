@@ -22,10 +22,11 @@ LLM_POLICY_KINDS: tuple[str, ...] = ("hf", "openai")
 
 def summary_table(summary: dict) -> Table:
     """A rich table: one row per task type plus the overall row."""
-    title = f"{summary['policy']} on {summary['env_id']} ({summary['split']})"
+    mode = f", {summary['mode']} mode" if summary.get("mode") else ""
+    title = f"{summary['policy']} on {summary['env_id']} ({summary['split']}{mode})"
     table = Table(title=title)
     for col in ("task type", "episodes", "success rate", "95% CI", "mean score", "mean steps", "format errors",
-                "errors"):
+                "invalid actions", "failed episodes"):
         table.add_column(col, justify="left" if col == "task type" else "right")
 
     def row(name: str, s: dict, style: str | None = None) -> None:
@@ -33,7 +34,7 @@ def summary_table(summary: dict) -> Table:
         table.add_row(
             name, str(s["episodes"]), f"{s['success_rate']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
             f"{s['mean_score']:.3f}", f"{s['mean_steps']:.1f}", f"{s.get('format_error_rate', 0.0):.1%}",
-            str(s.get("errors", 0)), style=style,
+            f"{s.get('invalid_action_rate', 0.0):.1%}", str(s.get("errors", 0)), style=style,
         )
 
     for name, s in summary["by_task_type"].items():
@@ -67,15 +68,20 @@ def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs
         from cotdiag.agents.responder import ActionResponder
 
         policy = ActionResponder(policy, policy_spec)
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task(f"{policy_spec} on {env_id}", total=kwargs.get("episodes", 10))
-        summary = run_evaluate(
-            env_id, policy, out, progress=lambda done, total: bar.update(task, completed=done), **kwargs
-        )
-    console.print(summary_table(summary))
+    label = f"{policy_spec} on {env_id}"
+    if not console.is_terminal:  # piped or logged: one line per finished episode instead of a bar
+        summary = run_evaluate(env_id, policy, out, progress=lambda done, total: console.print(
+            f"{label}: {done}/{total} episodes", soft_wrap=True), **kwargs)
+    else:
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task(label, total=kwargs.get("episodes", 10))
+            summary = run_evaluate(
+                env_id, policy, out, progress=lambda done, total: bar.update(task, completed=done), **kwargs
+            )
+    console.print(summary_table(summary), width=None if console.is_terminal else 200)
     console.print(f"episodes: {out / 'episodes.jsonl'}  summary: {out / 'summary.json'}")
     return summary
 

@@ -18,7 +18,9 @@ app.add_typer(leaderboard_app, name="leaderboard")
 
 @leaderboard_app.command("run")
 def run(
-    suite: str = typer.Option("default", help="Built-in suite (default, smoke) or a suite .toml/.json."),
+    suite: str = typer.Option("default", help="Built-in suite (default; smoke: 1 episode per split capped at 5 "
+                              "steps, so even the expert scores 0: it checks the plumbing, not the policies) or a "
+                              "suite .toml/.json."),
     policies: Path = typer.Option(..., help="Policies file (.toml, .json, .yaml)."),  # noqa: B008
     out: Path = typer.Option(Path("runs/leaderboard"), help="Leaderboard directory (resumes)."),  # noqa: B008
     import_: list[str] = typer.Option(  # noqa: B008

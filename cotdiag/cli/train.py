@@ -129,6 +129,7 @@ def parse_trl_args(args: list[str], config_cls: type, prog: str, *more: type) ->
     from cotdiag.error import CoTDiagError
 
     parser = TrlParser((ModelAndData, config_cls, *more), prog=prog)
+    parser.allow_abbrev = False  # a prefix such as --learning-rat is an error, not --learning_rate
     try:
         command, config, *rest = parser.parse_args_and_config(args)
     except CoTDiagError:
@@ -204,6 +205,14 @@ def grpo(ctx: typer.Context) -> None:
         raise typer.BadParameter("--data is required with --rollout step")
     from datasets import load_from_disk
 
+    from cotdiag.response.protocol import load_protocol
+
+    saved = load_protocol(command.data)
+    if saved is not None and saved.conversation:
+        raise InvalidConfigError(f"--rollout step replays single decision states, and {command.data} holds whole "
+                                 "conversations: build its data with `cotdiag build-data --history window`, or use "
+                                 "--rollout episode")
+
     from cotdiag.baselines.data import load_data_meta
     from cotdiag.baselines.grpo import EnvReplayReward, train_grpo
 
@@ -212,7 +221,8 @@ def grpo(ctx: typer.Context) -> None:
                                  expert_bonus=config.expert_bonus)
         res = train_grpo(load_from_disk(command.data), command.model, config, reward=reward,
                          callbacks=[trainer_progress_callback(bar, "GRPO")])
-    console.print(f"GRPO: {res['steps']} steps -> {config.output_dir}")
+    write_train_log(config.output_dir, res)
+    console.print(f"GRPO: {res['steps']} steps -> {config.output_dir}{nothing_learned(res['log_history'])}")
 
 
 def _grpo_episodes(command: Any, config: Any, episode_args: Any) -> None:
@@ -225,9 +235,31 @@ def _grpo_episodes(command: Any, config: Any, episode_args: Any) -> None:
                                  callbacks=[trainer_progress_callback(bar, "GRPO (episodes)")])
     episodes = res["episodes"]
     (Path(config.output_dir) / "episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
+    write_train_log(config.output_dir, res)
     wins = sum(e["success"] for e in episodes)
     console.print(f"GRPO on episodes: {res['steps']} steps, {len(episodes)} episodes played, {wins} won "
-                  f"-> {config.output_dir} (episodes.jsonl)")
+                  f"-> {config.output_dir} (episodes.jsonl){nothing_learned(res['log_history'])}")
+
+
+def write_train_log(output_dir: str | Path, res: dict) -> None:
+    """``OUTPUT_DIR/train_log.json``: steps and TRL's log history (as SFT writes it)."""
+    import json
+
+    keep = {k: v for k, v in res.items() if k in ("output_dir", "steps", "log_history")}
+    (Path(output_dir) / "train_log.json").write_text(json.dumps(keep, indent=2, default=str) + "\n")
+
+
+def nothing_learned(log_history: list[dict]) -> str:
+    """A closing-line note when every logged GRPO step had only equal rewards within each group.
+
+    TRL logs ``frac_reward_zero_std``: the share of groups whose rewards were all equal; at 1 every
+    advantage is 0 and the policy-gradient loss is 0, whatever ran.
+    """
+    fracs = [float(h["frac_reward_zero_std"]) for h in log_history if "frac_reward_zero_std" in h]
+    if fracs and min(fracs) >= 1.0:
+        return ("; nothing was learned: every group's rewards were equal (frac_reward_zero_std = 1 at every "
+                "logged step), so every advantage was 0 (more generations, a stronger start or an easier split)")
+    return ""
 
 
 @train_app.command("sb3")

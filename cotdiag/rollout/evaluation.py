@@ -58,9 +58,13 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
 
     Returns a dict with ``episodes``, ``success_rate`` (fraction of episodes won),
     ``success_rate_ci95`` (Wilson 95% interval, see :func:`cotdiag.stats.wilson_interval`),
-    ``mean_score`` (mean final normalized score), ``mean_steps``, ``errors``,
-    ``format_error_rate`` (steps whose response did not parse / steps; 0 without a decoding
-    wrapper) and ``by_task_type`` (the same keys per task type).
+    ``mean_score`` (mean final normalized score), ``mean_steps``, ``errors`` (episodes that failed:
+    the policy or the env raised; the traceback is in the record), ``format_error_rate`` (steps
+    whose response did not parse / steps; 0 without a decoding wrapper; each such step is rewarded
+    with the decoding wrapper's penalty, -0.1 by default, so an episode's return can be e.g.
+    ``-0.30000000000000004`` after three format errors: the sum of float penalties),
+    ``invalid_action_rate`` (steps flagged ``info["invalid_action"]``: the env rejected the action,
+    format errors included, / steps) and ``by_task_type`` (the same keys per task type).
     """
 
     def agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -74,6 +78,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             "mean_steps": float(np.mean([r["steps"] for r in rs])) if n else 0.0,
             "errors": sum(r.get("error") is not None for r in rs),
             "format_error_rate": _ratio(sum(r.get("format_errors", 0) for r in rs), sum(r["steps"] for r in rs)),
+            "invalid_action_rate": _ratio(sum(r.get("invalid_actions", 0) for r in rs), sum(r["steps"] for r in rs)),
         }
 
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -164,6 +169,8 @@ def evaluate(
     try:
         plan = episode_plan(list(env.unwrapped.task_ids), episodes, seed)
         todo = [p for p in plan if not log.done(p[0])]
+        if len(todo) < len(plan):
+            logger.info("resuming %s: %d of %d episodes done", out_dir, len(plan) - len(todo), len(plan))
         if backend == "ray":  # one simulator per Ray actor, reused (cotdiag.rollout.ray)
             from cotdiag.rollout.ray import ray_episodes
 
@@ -188,6 +195,7 @@ def evaluate(
     finally:
         env.close()
     records = [r for r in log.sorted_records() if r["episode"] < episodes]
-    summary = {"env_id": env_id, "split": split, "policy": config["policy"], **summarize(records)}
+    summary = {"env_id": env_id, "split": split, "policy": config["policy"], "mode": getattr(make_env, "mode", None),
+               **summarize(records)}
     (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
