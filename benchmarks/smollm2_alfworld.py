@@ -1,14 +1,16 @@
-"""Online ALFWorld success of an SFT'd SmolLM2 in both decoding modes, beside random and the expert.
+"""Online ALFWorld success of the SmolLM2 agent in both decoding modes, beside random and the expert.
 
-For each split (default ``valid_seen`` and ``valid_unseen``) the same episode plan (task ids and
-reset seeds) is played by the random policy, the expert, and the model in prompt and CoT mode
-through the decoding wrapper with the history settings of the model's training data. Records go to
-``--runs`` (resumable: ``cotdiag.rollout.evaluate``); the summary with Wilson 95% CIs, mean steps
-and the format-error rate (format errors per step) is written to ``--out``.
+For each split (default ``eval_id_task_types`` and ``eval_ood_task_types``: no held-out game is
+in ``train_id``) the same episode plan (task ids and reset seeds) is played by the random policy,
+the expert, and the agent in prompt and CoT mode through the decoding wrapper with the protocol
+saved in the agent's folder (``cotdiag_protocol.json``), with free generation (the headline) and
+with admissible-action scoring (``action_selection="score"``, reported beside it). Records go to
+``--runs`` (resumable: ``cotdiag.rollout.evaluate``); the summary with Wilson 95% CIs, mean steps,
+format-error and invalid-action rates, wall times and the agent's training log (loss curve,
+games, epochs) is written to ``--out``.
 
-Example (after ``benchmarks/study_smollm2/run.sh --cpu-small``):
-    python benchmarks/smollm2_alfworld.py --model /tmp/study_smollm2/alfworld/sft_k0 \
-        --data /tmp/study_smollm2/alfworld/data_train --episodes 6 --max-steps 20 --device cpu
+Example (the shipped agent, 30 episodes per cell, 50-step cap):
+    python benchmarks/smollm2_alfworld.py --model smollm2-135m-alfworld --episodes 30
 """
 
 from __future__ import annotations
@@ -16,20 +18,42 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
 ENV_ID = "CoTDiag-ALFWorld-v0"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def training_log(folder: Path) -> dict:
+    """The loss curve and size of the agent's training run, from its folder (empty when absent)."""
+    out: dict = {}
+    log = folder / "train_log.json"
+    if log.is_file():
+        t = json.loads(log.read_text())
+        hist = t.get("log_history", [])
+        out = {"steps": t.get("steps"), "decisions": t.get("decisions"), "examples": t.get("examples"),
+               "loss_curve": [[h["step"], h["loss"]] for h in hist if "loss" in h],
+               "train_runtime_s": next((h["train_runtime"] for h in hist if "train_runtime" in h), None),
+               "epochs": next((h["epoch"] for h in reversed(hist) if "epoch" in h), None)}
+    prov = folder / "cotdiag_provenance.json"
+    if prov.is_file():
+        out["provenance"] = json.loads(prov.read_text())
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="SFT output folder, checkpoint, hub id or smollm2-135m")
-    ap.add_argument("--data", type=Path, required=True, help="the model's training data (history settings)")
-    ap.add_argument("--splits", default="valid_seen,valid_unseen")
-    ap.add_argument("--episodes", type=int, default=20)
-    ap.add_argument("--max-steps", type=int, default=30)
-    ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--model", default="smollm2-135m-alfworld", help="agent folder, checkpoint or named model")
+    ap.add_argument("--splits", default="eval_id_task_types,eval_ood_task_types")
+    ap.add_argument("--episodes", type=int, default=30)
+    ap.add_argument("--max-steps", type=int, default=50)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--cells", default="random,expert,prompt,cot,prompt+score,cot+score",
+                    help="which policy cells to play, in order")
+    ap.add_argument("--dtype", default=None, help="inference dtype (default: HFPolicy's)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", type=Path, default=Path("runs/bench/smollm2_alfworld"))
@@ -39,42 +63,70 @@ def main() -> None:
 
     import cotdiag  # noqa: F401
     from cotdiag.agents import ExpertPolicy, HFPolicy, RandomPolicy
-    from cotdiag.baselines.data import DataConfig, load_data_meta
+    from cotdiag.agents.pretrained import resolve_model
+    from cotdiag.agents.responder import ActionResponder
+    from cotdiag.diagnostics.report import display_path
     from cotdiag.rollout import evaluate
     from cotdiag.rollout.factory import DecodedEnvFactory
 
-    dcfg = DataConfig.from_meta(load_data_meta(args.data).get("config"))
-    model = HFPolicy(args.model, max_new_tokens=args.max_new_tokens, seed=args.seed, device=args.device)
-    policies = [("random", "-", RandomPolicy(seed=args.seed)), ("expert", "-", ExpertPolicy())]
-    policies += [("sft", mode, model) for mode in ("prompt", "cot")]
-    rows = []
+    folder = Path(resolve_model(args.model))
+    agents = {sel: HFPolicy(args.model, max_new_tokens=args.max_new_tokens, seed=args.seed, device=args.device,
+                            dtype=args.dtype, action_selection=sel) for sel in ("generate", "score")}
+    protocol = agents["generate"].protocol
+    cells = [c for c in args.cells.split(",") if c]
+    prev = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    rows = [r for r in prev.get("rows", []) if r.get("model") == display_path(str(args.model))]
     t0 = time.perf_counter()
     for split in [s for s in args.splits.split(",") if s]:
-        for name, mode, policy in policies:
-            run = args.runs / f"{name}__{mode}__{split}"
-            factory = DecodedEnvFactory(ENV_ID, None if mode == "-" else mode, dcfg.history_window, args.max_steps,
-                                        dcfg.history_keep_first)
+        for cell in cells:
+            mode, _, sel = cell.partition("+")
+            if cell in ("random", "expert"):
+                name, mode = cell, "cot"  # answer through the CoT wrapper like the agent (ActionResponder)
+                inner = RandomPolicy(seed=args.seed) if cell == "random" else ExpertPolicy()
+                policy = ActionResponder(inner, cell)
+            else:
+                name, policy = f"agent/{sel or 'generate'}", agents["score" if sel else "generate"]
+            run = args.runs / f"{name.replace('/', '_')}__{mode}__{split}"
+            factory = DecodedEnvFactory(ENV_ID, mode, max_episode_steps=args.max_steps, protocol=protocol)
             t = time.perf_counter()
             s = evaluate(ENV_ID, policy, run, split=split, episodes=args.episodes, seed=args.seed,
                          max_episode_steps=args.max_steps, make_env=factory)
-            rows.append({"policy": name, "mode": mode, "split": split, "episodes": s["episodes"],
-                         "success_rate": s["success_rate"], "success_rate_ci95": s["success_rate_ci95"],
-                         "mean_score": s["mean_score"], "mean_steps": s["mean_steps"], "errors": s["errors"],
-                         "format_error_rate": s["format_error_rate"] if mode != "-" else None,
-                         "wall_s": time.perf_counter() - t})
-            logging.info("%s", rows[-1])
+            recs = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines() if line.strip()]
+            steps = [st for r in recs for st in r.get("policy_steps", [])]
+            row = {"model": display_path(str(args.model)), "policy": name, "mode": mode, "split": split,
+                   "episodes": s["episodes"], "success_rate": s["success_rate"],
+                   "success_rate_ci95": s["success_rate_ci95"], "mean_score": s["mean_score"],
+                   "mean_steps": s["mean_steps"], "errors": s["errors"], "format_error_rate": s["format_error_rate"],
+                   "invalid_action_rate": s["invalid_action_rate"], "by_task_type": s["by_task_type"],
+                   "wall_s": round(time.perf_counter() - t, 1)}
+            if steps:  # scoring: how often the chosen action differs from the generated one
+                row["score_changed_rate"] = sum(st["generated"] != st["chosen"] for st in steps) / len(steps)
+            rows = [r for r in rows if (r["policy"], r["mode"], r["split"]) != (name, mode, split)] + [row]
+            logging.info("%s", {k: v for k, v in row.items() if k != "by_task_type"})
+            _write(args, rows, folder, protocol, agents["generate"], t0)
+    _write(args, rows, folder, protocol, agents["generate"], t0)
+
+
+def _write(args, rows, folder, protocol, agent, t0) -> None:
+    import torch
+    import transformers
+
     from cotdiag.diagnostics.report import display_path
 
     result = {
         "model": display_path(str(args.model)), "env_id": ENV_ID, "episodes_per_cell": args.episodes,
         "max_episode_steps": args.max_steps, "max_new_tokens": args.max_new_tokens, "seed": args.seed,
-        "history": dcfg.history.to_dict(), "device": str(model.device), "dtype": str(model.dtype),
-        "wall_s": time.perf_counter() - t0, "rows": rows,
-        "note": "same episode plan (task ids, reset seeds) for every policy of a split; CIs are Wilson 95%",
+        "protocol": protocol.to_dict() if protocol else None, "device": str(agent.device), "dtype": str(agent.dtype),
+        "threads": torch.get_num_threads(), "versions": {"torch": torch.__version__,
+                                                         "transformers": transformers.__version__},
+        "training": training_log(folder), "wall_s_this_run": round(time.perf_counter() - t0, 1), "rows": rows,
+        "note": "same episode plan (task ids, reset seeds) for every policy of a split; CIs are Wilson 95%; "
+                "random and the expert answer through the CoT decoding wrapper (ActionResponder); "
+                "'agent/generate' is free generation (the headline), 'agent/score' picks the admissible action "
+                "with the highest summed log-probability after the generated response prefix",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    logging.info("wrote %s", args.out)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,10 @@ class ContinuationScore:
     total: float
 
 
+#: How :class:`HFPolicy` picks the action: free generation, or scoring the admissible actions.
+ACTION_SELECTIONS: tuple[str, ...] = ("generate", "score")
+
+
 def _cache_kwarg() -> str:
     """``generate``'s name for a key/value cache: ``cache`` (recent transformers) or ``past_key_values``."""
     try:
@@ -127,6 +131,13 @@ class HFPolicy(BasePolicy):
             (default: the protocol's ``max_context_tokens - max_new_tokens`` when the model folder
             holds one, else the model's ``max_position_embeddings - max_new_tokens``).
         fmt: the response tags (generation stops after ``fmt.action_close``).
+        action_selection: ``"generate"`` (default: the generated action is the action) or
+            ``"score"``: the response is generated as usual, then the action is the admissible
+            action (``info["admissible_actions"]``) with the highest summed token log-probability
+            after the response prefix (prompt mode: after the ``<action>`` prefill; CoT mode: after
+            the generated reasoning and ``<action>``), scored with the key/value cache of that
+            prefix (TPD-style admissible-action scoring). ``last_step`` records the ``generated``
+            and the ``chosen`` action. States without admissible actions keep the generated one.
 
     Raises:
         InvalidConfigError: non-positive ``max_new_tokens``/``batch_size`` or ``temperature``.
@@ -155,6 +166,7 @@ class HFPolicy(BasePolicy):
         use_chat_template: bool | None = None,
         max_prompt_tokens: int | None = None,
         fmt: ResponseFormat = DEFAULT_FORMAT,
+        action_selection: str = "generate",
     ) -> None:
         import torch
         from transformers import AutoTokenizer
@@ -165,6 +177,11 @@ class HFPolicy(BasePolicy):
             )
         if do_sample and temperature <= 0:
             raise InvalidConfigError(f"expected temperature > 0 when sampling, got {temperature}")
+        if action_selection not in ACTION_SELECTIONS:
+            raise InvalidConfigError(f"expected action_selection in {list(ACTION_SELECTIONS)}, got {action_selection!r}")
+        self.action_selection = action_selection
+        #: Details of the last :meth:`act` (``{"generated", "chosen"}`` under ``action_selection="score"``).
+        self.last_step: dict[str, Any] | None = None
         self.device, self.dtype = auto_device_dtype(device, dtype)
         #: The decoding protocol saved with the model (``None`` when its folder has none).
         self.protocol: DecodingProtocol | None = None
@@ -248,8 +265,84 @@ class HFPolicy(BasePolicy):
         return text(messages)
 
     def act(self, observation: str, info: dict[str, Any]) -> str:
-        """Return the completion after ``info["prefill"]`` (prefill excluded), cut after ``</action>``."""
-        return self.act_batch([observation], [info])[0]
+        """Return the completion after ``info["prefill"]`` (prefill excluded), cut after ``</action>``.
+
+        With ``action_selection="score"`` the action inside the completion is replaced by the best
+        scoring admissible action (see the class docstring)."""
+        completion = self.act_batch([observation], [info])[0]
+        admissible = info.get("admissible_actions")
+        if self.action_selection != "score" or not admissible:
+            return completion
+        return self._select(self.model_text(observation, info), completion, list(admissible))
+
+    def _select(self, text: str, completion: str, admissible: list[str]) -> str:
+        """``completion`` with its action replaced by the admissible action of highest log-probability."""
+        fmt = self.fmt
+        k = completion.find(fmt.action_open)
+        if text.endswith(fmt.action_open):  # prompt mode: the action follows the prefill
+            head, generated = "", completion.split(fmt.action_close)[0]
+        elif k >= 0:  # CoT mode: score after the generated reasoning and the action tag
+            head = completion[: k + len(fmt.action_open)]
+            generated = completion[len(head):].split(fmt.action_close)[0]
+        else:  # CoT mode without an action tag: close the reasoning, then open the action
+            head = completion.split(fmt.action_close)[0]
+            if fmt.think_open in head and fmt.think_close not in head:
+                head += fmt.think_close
+            head, generated = head + fmt.action_open, ""
+        scores = self.score_candidates(text + head, [a + fmt.action_close for a in admissible])
+        chosen = admissible[max(range(len(admissible)), key=scores.__getitem__)]
+        self.last_step = {"generated": generated.strip(), "chosen": chosen}
+        return head + chosen + fmt.action_close
+
+    def score_candidates(self, text: str, continuations: Sequence[str]) -> list[float]:
+        """Summed log-probability (nats) of each continuation after the model input ``text``.
+
+        ``text`` runs once (on the episode's key/value cache, so within an episode only its new
+        tokens run); each continuation then runs on that cache, which is cropped back after it. A
+        continuation whose tokens do not start at the boundary of ``text``'s tokens (a merge across
+        it) is scored by a full forward pass of ``text + continuation`` instead.
+
+        Returns:
+            ``list[float]``, one per continuation.
+        """
+        torch = self._torch
+        tok = self.tokenizer
+        head = tok(text, add_special_tokens=False)["input_ids"]
+        cache = self._reusable_cache(torch.tensor([head]))
+        n = cache.get_seq_length()
+        scores: list[float] = []
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([head[n:]], device=self.device), **{CACHE_KWARG: cache},
+                             use_cache=True)
+            last = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            self._kv, self._kv_ids = cache, list(head)
+            for c in continuations:
+                full = tok(text + c, add_special_tokens=False)["input_ids"]
+                if full[: len(head)] != head or len(full) == len(head):
+                    scores.append(self._score_full(full, head))
+                    continue
+                cand = full[len(head):]
+                lp = float(last[cand[0]])
+                if len(cand) > 1:
+                    o = self.model(input_ids=torch.tensor([cand[:-1]], device=self.device), **{CACHE_KWARG: cache},
+                                   use_cache=True)
+                    logp = torch.log_softmax(o.logits[0].float(), dim=-1)
+                    lp += float(sum(logp[i, cand[i + 1]] for i in range(len(cand) - 1)))
+                    cache.crop(-(len(cand) - 1))
+                scores.append(lp)
+        return scores
+
+    def _score_full(self, full: list[int], head: list[int]) -> float:
+        """Summed log-probability of ``full`` after its longest common token prefix with ``head``."""
+        torch = self._torch
+        k = 0
+        while k < min(len(full), len(head)) and full[k] == head[k]:
+            k += 1
+        k = max(k, 1)
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor([full], device=self.device)).logits
+            logp = torch.log_softmax(logits[0].float(), dim=-1)
+            return float(sum(logp[t - 1, full[t]] for t in range(k, len(full))))
 
     def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
         """Generate for many states at once (left padding, chunks of ``batch_size``).

@@ -54,6 +54,8 @@ def _register(env_id: str, entry_point: str, max_episode_steps: int, **kwargs: A
 
 _register("CoTDiag-ALFWorld-v0", "cotdiag.envs.alfworld:ALFWorldEnv", max_episode_steps=50)
 # 200 steps: the longest ScienceWorld gold path on variation 0 is 178 actions (scienceworld_gold.json).
+# Some other variations need more (inclined-plane-friction-named-surfaces, test variation 1077: 744):
+# pass max_episode_steps for them; the expert loses them under this default.
 _register("CoTDiag-ScienceWorld-v0", "cotdiag.envs.scienceworld:ScienceWorldEnv", max_episode_steps=200)
 _register("CoTDiag-BFCL-v0", "cotdiag.envs.bfcl:BFCLEnv", max_episode_steps=100)
 

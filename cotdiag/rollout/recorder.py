@@ -24,6 +24,8 @@ Record keys (one JSON object per episode in ``episodes.jsonl``):
 ``step_stats``        per-episode sums of the numeric ``"stats/..."`` entries of each step's
                       ``info`` and of ``policy.last_stats`` (the leaderboard reads ``stats/tokens``
                       and ``stats/revised``)
+``policy_steps``      only when the policy sets ``last_step`` (a dict per step): e.g. ``HFPolicy``
+                      with ``action_selection="score"`` records ``generated`` and ``chosen`` actions
 ===================== ===================================================================
 """
 
@@ -69,6 +71,7 @@ class EpisodeRecorder:
         self.actions: list[str] = []
         self.env_actions: list[str | None] = []
         self.total, self.steps, self.invalid, self.format_errors = 0.0, 0, 0, 0
+        self.policy_steps: list[dict[str, Any]] = []
         self.truncated = False
         self.policy_time = 0.0
         self.stats: dict[str, float] = {}
@@ -96,6 +99,9 @@ class EpisodeRecorder:
             action = None
         self.policy_time += time.perf_counter() - t_act
         add_step_stats(self.stats, policy)
+        detail = getattr(policy, "last_step", None)
+        if isinstance(detail, dict):  # e.g. the generated and the chosen action under admissible scoring
+            self.policy_steps.append(dict(detail))
         return action
 
     def step(self, action: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> None:
@@ -125,4 +131,5 @@ class EpisodeRecorder:
             "actions": self.actions, "env_actions": self.env_actions,
             "wall_time_s": time.perf_counter() - self.t0, "policy_time_s": self.policy_time,
             "format_errors": self.format_errors, "step_stats": self.stats,
+            **({"policy_steps": self.policy_steps} if self.policy_steps else {}),
         }

@@ -138,3 +138,57 @@ def test_fit_conversation_keeps_head_and_latest_turns():
     assert kept[:2] == msgs[:2] and kept[-1] == msgs[-1] and len(kept) == 6
     assert [m["role"] for m in kept] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert fit_conversation(msgs, lambda m: len(m), 100) == msgs
+
+
+def _play(policy, env, steps):
+    obs, info = env.reset(seed=0)
+    policy.reset(seed=0)
+    out = []
+    for _ in range(steps):
+        a = policy.act(obs, info)
+        out.append((obs, dict(info), a))
+        obs, _r, term, trunc, info = env.step(a)
+        if term or trunc:
+            break
+    return out
+
+
+def test_kv_cache_across_turns_gives_the_same_greedy_responses(sft_micro):
+    """A conversation's next turn reuses the previous turn's cache; greedy outputs equal a fresh run per state."""
+    from cotdiag.agents import HFPolicy
+    from cotdiag.testing import make_scripted
+    from cotdiag.wrappers import DecodingModeWrapper
+
+    policy = HFPolicy(str(sft_micro), max_new_tokens=24)
+    env = DecodingModeWrapper(make_scripted(), mode="cot", protocol=DecodingProtocol())
+    played = _play(policy, env, 3)
+    assert len(played) >= 2 and len(played[-1][1]["messages"]) > 3  # a real multi-turn conversation
+    for obs, info, a in played:
+        fresh = HFPolicy(str(sft_micro), max_new_tokens=24)
+        assert fresh.act(obs, info) == a
+
+
+def test_admissible_scoring_picks_the_best_admissible_action(sft_micro):
+    from cotdiag.agents import HFPolicy
+    from cotdiag.testing import make_scripted
+    from cotdiag.wrappers import DecodingModeWrapper
+
+    policy = HFPolicy(str(sft_micro), max_new_tokens=24, action_selection="score")
+    for mode in ("cot", "prompt"):
+        env = DecodingModeWrapper(make_scripted(), mode=mode, protocol=DecodingProtocol())
+        obs, info = env.reset(seed=0)
+        policy.reset(seed=0)
+        completion = policy.act(obs, info)
+        assert policy.last_step["chosen"] in info["admissible_actions"]
+        _, _, _, _, after = env.step(completion)
+        assert after["parse_status"] == "ok" and after["action"] == policy.last_step["chosen"]
+        # the cached scores equal a full forward pass per candidate, and the chosen one is the argmax
+        text = policy.model_text(obs, info) + completion[: completion.index("<action>") + len("<action>")] \
+            if mode == "cot" else policy.model_text(obs, info)
+        cands = [a + "</action>" for a in info["admissible_actions"]]
+        cached = policy.score_candidates(text, cands)
+        head = policy.tokenizer(text, add_special_tokens=False)["input_ids"]
+        full = [policy._score_full(policy.tokenizer(text + c, add_special_tokens=False)["input_ids"], head)
+                for c in cands]
+        assert cached == pytest.approx(full, abs=1e-3)
+        assert info["admissible_actions"][max(range(len(cands)), key=cached.__getitem__)] == policy.last_step["chosen"]
