@@ -94,3 +94,38 @@ def test_train_grpo_episode_refuses_mask_truncated_completions(work, tiny_sft, t
                            "--mask_truncated_completions", "true", "--output_dir", str(tmp_path / "x")],
                           cwd=work, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "mask_truncated_completions" in proc.stderr
+
+
+def test_evaluate_reads_the_checkpoint_protocol_and_refuses_a_contradiction(work, tiny_sft, tmp_path):
+    # README: cotdiag evaluate --policy hf:runs/sft_k0.3 --mode cot --split valid_seen --episodes 20 --out runs/eval_cot
+    run("evaluate", "--policy", f"hf:{tiny_sft}", "--mode", "cot", "--split", "valid_seen", "--episodes", "1",
+        "--max-steps", "2", "--out", str(tmp_path / "eval_cot"), cwd=work)
+    cfg = json.loads((tmp_path / "eval_cot" / "config.json").read_text())
+    assert cfg["make_env"]["protocol"]["history"] == "conversation"
+    proc = subprocess.run([COTDIAG, "evaluate", "--policy", f"hf:{tiny_sft}", "--mode", "cot", "--history", "window",
+                           "--episodes", "1", "--out", str(tmp_path / "x")], cwd=work, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1 and "contradicts the checkpoint's protocol" in proc.stderr
+
+
+def test_a_conversation_checkpoint_sees_its_training_text_at_inference(work, tiny_sft):
+    """The model input of every decision of an expert episode under evaluate's env factory is the SFT text's prefix."""
+    from datasets import load_from_disk
+
+    from cotdiag.agents import HFPolicy
+    from cotdiag.baselines.conversation import conversation_spans
+    from cotdiag.response.protocol import load_protocol
+    from cotdiag.rollout.factory import DecodedEnvFactory
+
+    ex = load_from_disk(str(work / "runs/data"))[0]
+    policy = HFPolicy(str(tiny_sft), max_new_tokens=8)
+    for mode, key in (("cot", "messages"), ("prompt", "messages_prompt_mode")):
+        text, spans = conversation_spans(policy.tokenizer, ex[key])
+        env = DecodedEnvFactory("CoTDiag-ALFWorld-v0", mode, protocol=load_protocol(tiny_sft))(split="train_id")
+        obs, info = env.reset(seed=ex["seed"], options={"task_id": ex["task_id"]})
+        assistants = [m["content"] for m in ex[key] if m["role"] == "assistant"]
+        for (start, _end, _a0, _a1), said in zip(spans, assistants, strict=True):
+            assert policy.model_text(obs, info) == text[:start] + info["prefill"]  # the prefill opens the turn
+            assert said.startswith(info["prefill"])
+            obs, _r, _t, _tr, info = env.step(said[len(info["prefill"]):])
+        env.close()

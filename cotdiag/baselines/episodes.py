@@ -225,7 +225,7 @@ class EpisodeRollout:
 
     def _feedback(self, e: Episode, response: str, info: dict[str, Any], tok: Any) -> list[int]:
         """Token ids that close the assistant turn and open the next one (never trained)."""
-        user = info["messages"][1]
+        user = info["messages"][-1]  # the newest user turn (the conversation protocol's next observation)
         prefill = info["prefill"]
         if not has_chat_template(tok):
             return tok(f"\n\n{user['content']}\n{prefill}", add_special_tokens=False)["input_ids"]

@@ -38,7 +38,6 @@ import numpy as np
 from trl import GRPOConfig, GRPOTrainer
 
 from cotdiag.baselines.episodes import (
-    ChatEnvFactory,
     EpisodeReward,
     EpisodeRollout,
     action_token_mask,
@@ -233,16 +232,17 @@ def train_grpo(
     Returns:
         ``{"output_dir", "steps", "log_history", "replays", "masked_log"}``.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from cotdiag.agents.pretrained import resolve_model
+    from cotdiag.agents.pretrained import load_causal_lm
+    from cotdiag.baselines.sft import load_or_build_model
 
-    model = resolve_model(model)
+    model = load_or_build_model(model, dataset, Path(config.output_dir))  # "tiny": built from the data's text
     tokenizer = AutoTokenizer.from_pretrained(model)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(model)
+    lm = load_causal_lm(model)
     reward = reward or EnvReplayReward(success_bonus=config.success_bonus, expert_bonus=config.expert_bonus)
     trainer = ActionMaskGRPOTrainer(model=lm, reward_funcs=[reward, *(extra_reward_funcs or [])], args=config,
                                     train_dataset=grpo_dataset(dataset, tokenizer), processing_class=tokenizer,
@@ -272,22 +272,29 @@ def train_episode_grpo(
             episodes, ``success_bonus`` weighs success in the reward.
         episode_args: a :class:`cotdiag.baselines.episodes.EpisodeArgs` (env, split, budgets).
         make_env: ``make_env()`` -> a chat :class:`~cotdiag.wrappers.DecodingModeWrapper` (default:
-            :class:`~cotdiag.baselines.episodes.ChatEnvFactory` of ``episode_args``).
+            :class:`~cotdiag.rollout.factory.DecodedEnvFactory` of ``episode_args`` with the checkpoint's
+            decoding protocol, a conversation by default).
         callbacks: extra ``transformers.TrainerCallback`` objects.
 
     Returns:
         ``{"output_dir", "steps", "log_history", "episodes"}`` (``episodes``: one dict per episode
         played: task, seed, turns, success, score, format errors, end reason, masked).
     """
+    import functools
     import os
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from cotdiag.agents.pretrained import resolve_model
+    from cotdiag.agents.pretrained import load_causal_lm, resolve_model
+    from cotdiag.response.protocol import DecodingProtocol, load_protocol
+    from cotdiag.rollout.factory import DecodedEnvFactory
 
     a = episode_args
-    make_env = make_env or ChatEnvFactory(a.env_id, a.split, a.episode_mode)
     path = resolve_model(model)
+    if make_env is None:  # the checkpoint's protocol (a conversation by default), as in SFT and evaluation
+        protocol = (load_protocol(path) if Path(path).is_dir() else None) or DecodingProtocol()
+        make_env = functools.partial(DecodedEnvFactory(a.env_id, a.episode_mode, protocol=protocol),
+                                     **({} if a.split is None else {"split": a.split}))
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -297,7 +304,7 @@ def train_episode_grpo(
                              seed=config.seed)
     reward = EpisodeReward(success_bonus=config.success_bonus, score_weight=a.score_weight, format_penalty=FORMAT_PENALTY)
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is experimental in TRL; we pin its use
-    trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(path), reward_funcs=[reward], args=config,
+    trainer = GRPOTrainer(model=load_causal_lm(path), reward_funcs=[reward], args=config,
                           train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks, rollout_func=rollout)
     try:
         result = trainer.train()

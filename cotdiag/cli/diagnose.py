@@ -134,10 +134,20 @@ def diagnose(
     from cotdiag.baselines.data import DataConfig
 
     dcfg = DataConfig.from_meta(data_info["meta"].get("config"))
+    from cotdiag.response.protocol import load_protocol
+
+    saved = next((p for p in (load_protocol(c[2]) for c in cks if c[2].is_dir()) if p is not None), None)
+    if saved is not None and saved.conversation:
+        logging.getLogger(__name__).warning(
+            "the model was trained on conversations (cotdiag_protocol.json): online episodes use that protocol, but "
+            "the offline, conflicting-trace, faithfulness and attribution stages still render each state as one "
+            "window prompt (a known train/diagnose difference)")
 
     def make_env(mode: str) -> gym.Env:
-        return DecodingModeWrapper(gym.make(env, split=split, max_episode_steps=online_max_steps), mode=mode, history=dcfg.history,
-                                   show_admissible=dcfg.show_admissible)
+        inner = gym.make(env, split=split, max_episode_steps=online_max_steps)
+        if saved is not None and saved.conversation:
+            return DecodingModeWrapper(inner, mode=mode, protocol=saved)
+        return DecodingModeWrapper(inner, mode=mode, history=dcfg.history, show_admissible=dcfg.show_admissible)
 
     def load(path: Path) -> HFPolicy:
         return HFPolicy(str(path), seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size, device=device,

@@ -35,12 +35,20 @@ def _x(cks: Sequence[dict[str, Any]]) -> tuple[list[float], str, list[str]]:
     return list(range(len(cks))), "checkpoint", [c["name"] for c in cks]
 
 
+#: Below this n a point is drawn hollow and its interval is not drawn ("n too small" in the legend):
+#: a bootstrap interval of [0, 0] at n = 2 looks exact and is not.
+MIN_N = 5
+
+
 def _series(cks: Sequence[dict[str, Any]], section: str, key: str) -> tuple[list[float], list[float], list[float]]:
+    """Values and interval bounds per checkpoint; a record with n = 0 (or missing) is NaN (not drawn)."""
+    nan = float("nan")
     vals, los, his = [], [], []
     for c in cks:
         rec = (c.get(section) or {}).get(key) or {}
-        v = rec.get("value", float("nan"))
-        lo, hi = rec.get("ci95", [float("nan"), float("nan")])
+        n = rec.get("n")
+        v = rec.get("value", nan) if n != 0 else nan
+        lo, hi = rec.get("ci95", [nan, nan]) if n is None or n >= MIN_N else (nan, nan)
         vals.append(v)
         los.append(lo)
         his.append(hi)
@@ -48,10 +56,33 @@ def _series(cks: Sequence[dict[str, Any]], section: str, key: str) -> tuple[list
 
 
 def _line(ax: Any, x: list[float], s: tuple[list[float], list[float], list[float]], label: str, color: str,
-          style: str = "-") -> None:
+          style: str = "-", offset: float = 0.0) -> None:
+    """A series with its 95% band; one checkpoint gets an error bar (a band of one point is invisible).
+
+    Points without an interval (n < :data:`MIN_N`) are hollow; ``offset`` shifts the series
+    horizontally (a fraction of the x spacing) so that markers of equal values do not hide each other.
+    """
+    import math
+
     v, lo, hi = s
-    ax.plot(x, v, style, marker="o", color=color, label=label, lw=2)
-    ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+    if all(math.isnan(a) for a in v):
+        return  # nothing measured (n = 0 everywhere): no line, no legend entry
+    if offset and len(x) > 1:
+        step = min(b - a for a, b in zip(x, x[1:], strict=False)) or 1.0
+        x = [a + offset * step for a in x]
+    elif offset:
+        x = [a + offset for a in x]
+    ax.plot(x, v, style, color=color, label=label, lw=2, alpha=0.9)
+    tight = [i for i in range(len(v)) if not math.isnan(lo[i])]
+    loose = [i for i in range(len(v)) if math.isnan(lo[i]) and not math.isnan(v[i])]
+    ax.plot([x[i] for i in tight], [v[i] for i in tight], "o", color=color, ms=6)
+    if loose:
+        ax.plot([x[i] for i in loose], [v[i] for i in loose], "o", mfc="white", color=color, ms=6,
+                label=f"{label}: n too small for an interval")
+    if len(x) == 1 and tight:
+        ax.errorbar(x, v, yerr=[[v[0] - lo[0]], [hi[0] - v[0]]], color=color, capsize=4, lw=1.5)
+    else:
+        ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
 
 
 def _finish(fig: Any, path: Path) -> Path:
@@ -69,8 +100,8 @@ def plot_quality(report: dict[str, Any], path: Path) -> Path | None:
     plt = _plt()
     x, xl, ticks = _x(cks)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    _line(ax, x, _series(cks, "offline", "offline/prompt_quality"), "prompt action a_p", PROMPT_COLOR)
-    _line(ax, x, _series(cks, "offline", "offline/cot_quality"), "CoT action a_c", COT_COLOR)
+    _line(ax, x, _series(cks, "offline", "offline/prompt_quality"), "prompt action a_p", PROMPT_COLOR, offset=-0.04)
+    _line(ax, x, _series(cks, "offline", "offline/cot_quality"), "CoT action a_c", COT_COLOR, offset=0.04)
     n = cks[0]["offline"]["offline/prompt_quality"]["n"]
     ax.set(xlabel=xl, ylabel="quality (exact match with expert)", ylim=(-0.02, 1.02),
            title=f"Action quality per decoding mode ({report.get('split')}, n={n} states)")
@@ -90,7 +121,8 @@ def plot_advantage_consistency(report: dict[str, Any], path: Path) -> Path | Non
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     _line(a1, x, _series(cks, "offline", "offline/cot_advantage"), "offline", "#9467bd")
     if any(c.get("online") for c in cks):
-        _line(a1, x, _series(cks, "online", "online/cot_advantage_success"), "online (success)", "#8c564b", "--")
+        _line(a1, x, _series(cks, "online", "online/cot_advantage_success"), "online (success)", "#8c564b", "--",
+              offset=0.04)
     a1.axhline(0, color="k", lw=0.8)
     a1.set(xlabel=xl, ylabel="quality(a_c) − quality(a_p)", ylim=(-1.02, 1.02), title="CoT advantage (95% CI)")
     a1.legend(loc="best")
@@ -210,9 +242,9 @@ def plot_faithfulness(report: dict[str, Any], path: Path) -> Path | None:
            title="Early answering (Lanham et al. 2023)")
     a1.legend(fontsize=7, loc="best")
     x, xl, ticks = _x(cks)
-    for label, key, color in BATTERY_SERIES:
-        if any(key in c["faithfulness"] for c in cks):
-            _line(a2, x, _series(cks, "faithfulness", key), label, color)
+    shown = [(label, key, color) for label, key, color in BATTERY_SERIES if any(key in c["faithfulness"] for c in cks)]
+    for j, (label, key, color) in enumerate(shown):  # spread the markers: equal values would hide each other
+        _line(a2, x, _series(cks, "faithfulness", key), label, color, offset=0.03 * (j - (len(shown) - 1) / 2))
     a2.axhline(0, color="k", lw=0.8)
     a2.set(xlabel=xl, ylabel="fraction of states", ylim=(-1.02, 1.02), title="Mistake, paraphrase, filler, hint (95% CI)")
     a2.set_xticks(x, ticks)

@@ -80,7 +80,10 @@ class EpisodeRecorder:
     def fail(self, error: str) -> None:
         """End the episode as failed with ``error`` (a traceback text)."""
         self.error, self.done = error, True
-        logger.warning("episode on %s failed:\n%s", self.task_id, error)
+        last = error.strip().splitlines()[-1] if error.strip() else "unknown error"
+        logger.warning("episode on %s failed: %s (traceback in the run's episodes.jsonl, key 'error')",
+                       self.task_id, last)
+        logger.debug("episode on %s failed:\n%s", self.task_id, error)
 
     def observe(self, info: dict[str, Any]) -> None:
         """Take the reset's ``info`` (an ``"error"`` entry fails the episode)."""
