@@ -252,7 +252,7 @@ class HFPolicy(BasePolicy):
         ``info["messages"]`` when present). A conversation longer than ``max_prompt_tokens`` drops its
         oldest middle turns (:func:`~cotdiag.response.protocol.fit_conversation`)."""
         prefill = str(info.get("prefill") or "")
-        messages = info.get("messages")
+        messages = info.get("messages") or getattr(observation, "messages", None)
 
         def text(msgs: Any) -> str:
             return build_model_text(self.tokenizer, observation, prefill, messages=msgs,

@@ -24,7 +24,12 @@ from typing import Any
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text, conversation_text, render_messages
-from cotdiag.response.protocol import DecodingProtocol, observation_turn, span_token_mask
+from cotdiag.response.protocol import (
+    ConversationPrompt,
+    DecodingProtocol,
+    observation_turn,
+    span_token_mask,
+)
 
 #: Label value ignored by the loss (``torch.nn.CrossEntropyLoss(ignore_index=-100)``).
 IGNORE_INDEX = -100
@@ -178,4 +183,30 @@ def _chunks(tokenizer: Any, messages: Sequence[dict[str, str]], spans: list[tupl
             ex = {k: v[cut:] for k, v in ex.items()}
         out.append(ex)
         done = last + 1
+    return out
+
+
+def conversation_states(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The decision states of conversation rows, as the diagnostics take them (one dict per decision).
+
+    State ``i`` of an episode has ``prompt`` = :class:`~cotdiag.response.protocol.ConversationPrompt`
+    of the CoT conversation up to its ``i``-th user turn (the model input before decision ``i``),
+    ``prompt_for_prompt_mode`` the same in prompt mode, ``trace``, ``action``, ``task_id``,
+    ``task_type``, ``seed``, ``step``, ``actions_before`` and ``admissible_actions`` (``[]`` for
+    rows written before that column existed).
+
+    Returns:
+        ``list[dict]``, episodes in order, decisions in order.
+    """
+    out = []
+    for r in rows:
+        adm = r.get("admissible_actions") or [[] for _ in r["actions"]]
+        for i, action in enumerate(r["actions"]):
+            out.append({
+                "prompt": ConversationPrompt(r["messages"][: 2 + 2 * i]),
+                "prompt_for_prompt_mode": ConversationPrompt(r["messages_prompt_mode"][: 2 + 2 * i]),
+                "trace": r["traces"][i], "action": action, "env": r.get("env", ""), "task_id": r["task_id"],
+                "task_type": r.get("task_type", ""), "seed": r["seed"], "step": i,
+                "actions_before": list(r["actions"][:i]), "admissible_actions": list(adm[i] or []),
+            })
     return out

@@ -257,7 +257,7 @@ def build_dataset(
 
 #: Columns of a conversation dataset (one row per won expert episode).
 CONVERSATION_COLUMNS: tuple[str, ...] = ("messages", "messages_prompt_mode", "actions", "traces", "env", "task_id",
-                                         "task_type", "seed", "steps")
+                                         "task_type", "seed", "steps", "admissible_actions")
 
 
 def _add_conversation(rows: list[dict[str, Any]], states: list[dict[str, Any]], env_id: str, ep_seed: int,
@@ -285,7 +285,7 @@ def _add_conversation(rows: list[dict[str, Any]], states: list[dict[str, Any]], 
         "messages_prompt_mode": expert_conversation(states, traces, "prompt", protocol),
         "actions": [s["action"] for s in states], "traces": traces, "env": env_id,
         "task_id": str(info["task_id"]), "task_type": str(info.get("task_type", "")), "seed": ep_seed,
-        "steps": len(states),
+        "steps": len(states), "admissible_actions": [list(s["info"].get("admissible_actions") or []) for s in states],
     })
     return 0
 

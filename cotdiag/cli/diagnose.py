@@ -40,7 +40,11 @@ def _normalizer(env_id: str) -> Any:
         return DEFAULT_NORMALIZATION
 
 
-def _states(env: str, split: str | None, data: Path | None, episodes: int, seed: int) -> tuple[list[dict], dict]:
+def _states(env: str, split: str | None, data: Path | None, episodes: int, seed: int,
+            protocol: Any = None) -> tuple[list[dict], dict]:
+    """Held-out decision states: from ``--data``, else from expert episodes rendered with the model's
+    protocol (conversation rows become one state per decision, each carrying its turns)."""
+    from cotdiag.baselines.conversation import conversation_states
     from cotdiag.baselines.data import DataConfig, build_dataset, data_config_dict, load_data_meta
 
     if data is not None:
@@ -48,11 +52,15 @@ def _states(env: str, split: str | None, data: Path | None, episodes: int, seed:
 
         ds = load_from_disk(str(data))
         meta = load_data_meta(data)
-        return [dict(r) for r in ds], {"source": str(data), "meta": meta}
+        rows = [dict(r) for r in ds]
+        return (conversation_states(rows) if "messages" in ds.column_names else rows), {"source": str(data), "meta": meta}
     with console.status(f"building held-out expert states: {episodes} expert episodes of {env} ({split})"):
-        ds = build_dataset(env, split, episodes=episodes, seed=seed)
-    return [dict(r) for r in ds], {"source": f"build_dataset(episodes={episodes}, seed={seed})",
-                                   "meta": {"config": data_config_dict(DataConfig())}}
+        ds = build_dataset(env, split, episodes=episodes, seed=seed,
+                           protocol=protocol if protocol is not None and protocol.conversation else None)
+    meta = {"config": data_config_dict(DataConfig()), "protocol": protocol.to_dict() if protocol else None}
+    rows = [dict(r) for r in ds]
+    states = conversation_states(rows) if "messages" in ds.column_names else rows
+    return states, {"source": f"build_dataset(episodes={episodes}, seed={seed})", "meta": meta}
 
 
 def _config(*, fractions: str, sources: str, **kw: Any) -> Any:
@@ -116,7 +124,10 @@ def diagnose(
     cfg = _config(offline_states=states, conflict_states=conflict_states, fractions=fractions, sources=sources,
                   attribution_examples=attribution_examples, top_k_percent=top_k_percent,
                   online_episodes=online_episodes, seed=seed, faithfulness_tests=tests)
-    st, data_info = _states(env, split, data, data_episodes, seed)
+    from cotdiag.response.protocol import load_protocol
+
+    saved = next((p for p in (load_protocol(c[2]) for c in cks if c[2].is_dir()) if p is not None), None)
+    st, data_info = _states(env, split, data, data_episodes, seed, saved)
     seen: set[str] = set()
     if exclude_data is not None:
         from datasets import load_from_disk
@@ -134,14 +145,6 @@ def diagnose(
     from cotdiag.baselines.data import DataConfig
 
     dcfg = DataConfig.from_meta(data_info["meta"].get("config"))
-    from cotdiag.response.protocol import load_protocol
-
-    saved = next((p for p in (load_protocol(c[2]) for c in cks if c[2].is_dir()) if p is not None), None)
-    if saved is not None and saved.conversation:
-        logging.getLogger(__name__).warning(
-            "the model was trained on conversations (cotdiag_protocol.json): online episodes use that protocol, but "
-            "the offline, conflicting-trace, faithfulness and attribution stages still render each state as one "
-            "window prompt (a known train/diagnose difference)")
 
     def make_env(mode: str) -> gym.Env:
         inner = gym.make(env, split=split, max_episode_steps=online_max_steps)

@@ -111,7 +111,12 @@ def callable_source(
 
 
 def _parse_prompt(prompt: str) -> tuple[str, str]:
-    """``(task, observation)`` from a prompt rendered by :func:`cotdiag.response.prompt.render_prompt`."""
+    """``(task, observation)`` from a prompt rendered by :func:`cotdiag.response.prompt.render_prompt`
+    (or a conversation state: the task from its first user turn, the newest observation from its last)."""
+    messages = getattr(prompt, "messages", None)
+    if messages and len(messages) > 2:
+        task, _ = _parse_prompt(messages[1]["content"])
+        return task, messages[-1]["content"].split("\n\nAdmissible actions:", 1)[0]
     task = ""
     for line in prompt.splitlines():
         if line.startswith("Task: "):

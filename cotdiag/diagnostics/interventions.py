@@ -236,6 +236,11 @@ def insert_hint(prompt: str, action: str, template: str = HINT_TEMPLATE) -> str:
         'Current observation:\\nA room.\\nA teammate suggests: look\\n\\nAdmissible actions: look'
     """
     line = template.format(action=action)
+    messages = getattr(prompt, "messages", None)
+    if messages:  # a conversation state: the hint joins its newest observation
+        from cotdiag.response.protocol import ConversationPrompt
+
+        return ConversationPrompt(messages).with_last_user(insert_hint(messages[-1]["content"], action, template))
     k = prompt.rfind("\n\nAdmissible actions:")
     return f"{prompt[:k]}\n{line}{prompt[k:]}" if k >= 0 else f"{prompt.rstrip()}\n{line}"
 

@@ -307,6 +307,8 @@ def build_model_text(
         >>> build_model_text(SimpleNamespace(chat_template=None), "Task: x", "<action>")
         'Task: x\\n<action>'
     """
+    if messages is None:  # a conversation state (cotdiag.response.protocol.ConversationPrompt) carries its turns
+        messages = getattr(prompt, "messages", None)
     chat = has_chat_template(tokenizer) if use_chat_template is None else use_chat_template
     if not chat:
         return f"{plain_conversation(messages) if messages else prompt}\n{prefill}"

@@ -121,6 +121,36 @@ class DecodingProtocol:
         return p
 
 
+class ConversationPrompt(str):
+    """A decision state of a conversation, usable wherever a prompt string is.
+
+    Its text is :func:`plain_conversation` of ``messages`` (what a model without a chat template
+    reads); ``messages`` (``system``, ``user``, ``assistant``, ..., ending with the state's ``user``
+    turn) is what :func:`cotdiag.response.build_model_text` renders for a chat model. The diagnostics
+    pass states around as prompt strings, so this is how a conversation state reaches them intact.
+
+    Example:
+        >>> p = ConversationPrompt([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}])
+        >>> str(p), p.messages[-1]["content"], p.with_last_user("u + hint").messages[-1]["content"]
+        ('s\\n\\nu', 'u', 'u + hint')
+    """
+
+    messages: tuple[dict[str, str], ...]
+
+    def __new__(cls, messages: Sequence[dict[str, str]]) -> ConversationPrompt:
+        msgs = tuple({"role": m["role"], "content": m["content"]} for m in messages)
+        obj = super().__new__(cls, plain_conversation(msgs))
+        obj.messages = msgs
+        return obj
+
+    def with_last_user(self, content: str) -> ConversationPrompt:
+        """The same state with its last user turn replaced by ``content``."""
+        return ConversationPrompt([*self.messages[:-1], {"role": "user", "content": content}])
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickling (Ray, multiprocessing) keeps the messages
+        return (ConversationPrompt, (list(self.messages),))
+
+
 def load_protocol(folder: str | Path) -> DecodingProtocol | None:
     """The protocol saved in ``folder`` (a dataset or checkpoint), or ``None`` when it has none.
 

@@ -192,3 +192,23 @@ def test_admissible_scoring_picks_the_best_admissible_action(sft_micro):
                 for c in cands]
         assert cached == pytest.approx(full, abs=1e-3)
         assert info["admissible_actions"][max(range(len(cands)), key=cached.__getitem__)] == policy.last_step["chosen"]
+
+
+def test_diagnostic_states_of_a_conversation_are_the_training_inputs(conv_dataset, smol_tok):
+    """conversation_states gives one state per decision whose model input is the SFT text before that turn."""
+    from cotdiag.baselines.conversation import conversation_spans, conversation_states
+    from cotdiag.diagnostics.interventions import insert_hint
+
+    rows = [dict(r) for r in conv_dataset]
+    states = conversation_states(rows)
+    assert len(states) == sum(r["steps"] for r in rows)
+    first = [s for s in states if s["task_id"] == rows[0]["task_id"]]
+    for mode, key, col in (("cot", "prompt", "messages"), ("prompt", "prompt_for_prompt_mode", "messages_prompt_mode")):
+        text, spans = conversation_spans(smol_tok, rows[0][col])
+        prefill = "<action>" if mode == "prompt" else ""
+        for s, (start, *_rest) in zip(first, spans, strict=True):
+            assert build_model_text(smol_tok, s[key], prefill) == text[:start] + prefill
+    hinted = insert_hint(first[2]["prompt"], "go to desk 1")
+    assert hinted.messages[-1]["content"].endswith("A teammate suggests: go to desk 1")
+    assert hinted.messages[:-1] == first[2]["prompt"].messages[:-1]
+    assert first[2]["admissible_actions"] and first[2]["actions_before"] == rows[0]["actions"][:2]
