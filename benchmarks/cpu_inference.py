@@ -45,7 +45,7 @@ def main(model: str = "smollm2-135m-alfworld", n: int = 40, episodes: int = 10) 
     from cotdiag.agents import HFPolicy
     from cotdiag.response.parsing import parse_response
 
-    pols = {dt: HFPolicy(model, dtype=dt, max_new_tokens=64) for dt in ("float32", "bfloat16")}
+    pols = {dt: HFPolicy(model, dtype=dt, max_new_tokens=96) for dt in ("float32", "bfloat16")}
     sts = states(pols["float32"].protocol, n, episodes)
     outs: dict[str, list[str]] = {dt: [] for dt in pols}
     secs = {dt: 0.0 for dt in pols}

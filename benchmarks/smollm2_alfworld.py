@@ -41,6 +41,10 @@ def training_log(folder: Path) -> dict:
     prov = folder / "cotdiag_provenance.json"
     if prov.is_file():
         out["provenance"] = json.loads(prov.read_text())
+        hist = json.loads((folder / "trainer_state.json").read_text())["log_history"] if (
+            folder / "trainer_state.json").is_file() else []
+        if hist and not out.get("loss_curve"):
+            out["loss_curve"] = [[h["step"], h["loss"]] for h in hist if "loss" in h]
     return out
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DEST = ROOT / "cotdiag" / "agents" / "models" / "smollm2-135m-alfworld"
 FILES = ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
-         "special_tokens_map.json", "chat_template.jinja", "cotdiag_protocol.json", "cotdiag_base_model.json")
+         "special_tokens_map.json", "chat_template.jinja", "cotdiag_protocol.json", "cotdiag_base_model.json",
+         "trainer_state.json")
 MAX_BYTES = 25 * 2**20
 
 
@@ -49,6 +50,10 @@ def main() -> None:
         if src.is_file():
             shutil.copy2(src, DEST / name)
     train = json.loads((top / "train_log.json").read_text()) if (top / "train_log.json").is_file() else {}
+    if (run / "trainer_state.json").is_file():  # a checkpoint: its own state (steps, epochs, losses so far)
+        state = json.loads((run / "trainer_state.json").read_text())
+        train = {**train, "steps": state.get("global_step"), "log_history": state.get("log_history", []),
+                 "max_steps": state.get("max_steps")}
     hist = train.get("log_history", [])
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     prov = {
@@ -59,7 +64,8 @@ def main() -> None:
         "recipe": a.recipe, "source_run": run.name, "commit": commit,
         "data": json.loads((data / "cotdiag_data.json").read_text()) if (data / "cotdiag_data.json").is_file() else None,
         "won_episodes": _rows(data),
-        "training": {"steps": train.get("steps"), "decisions": train.get("decisions"), "examples": train.get("examples"),
+        "training": {"steps": train.get("steps"), "planned_steps": train.get("max_steps"),
+                     "decisions": train.get("decisions"), "examples": train.get("examples"),
                      "epochs": next((h["epoch"] for h in reversed(hist) if "epoch" in h), None),
                      "train_runtime_s": next((h["train_runtime"] for h in hist if "train_runtime" in h), None),
                      "final_loss": next((h["loss"] for h in reversed(hist) if "loss" in h), None)},

@@ -81,7 +81,7 @@ def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs
             summary = run_evaluate(
                 env_id, policy, out, progress=lambda done, total: bar.update(task, completed=done), **kwargs
             )
-    console.print(summary_table(summary), width=None if console.is_terminal else 200)
+    (console if console.is_terminal else Console(width=200)).print(summary_table(summary))  # piped: no wrapping
     console.print(f"episodes: {out / 'episodes.jsonl'}  summary: {out / 'summary.json'}")
     return summary
 
