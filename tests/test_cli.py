@@ -137,6 +137,8 @@ def test_expert_with_a_mode_answers_in_the_response_format(tmp_path):
         assert res.exit_code == 0, res.output
         summary = json.loads((out / "summary.json").read_text())
         assert summary["format_error_rate"] == 0.0 and summary["success_rate"] == 1.0
+        assert summary["mode"] == mode and summary["invalid_action_rate"] == 0.0  # both in summary.json
+        assert "invalid actions" in res.output and "failed episodes" in res.output  # and in the table
 
 
 def test_missing_model_folder_is_named(capsys, tmp_path):

@@ -131,6 +131,23 @@ class OpenAIPolicy(BasePolicy):
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(lambda c: self._request(*c), calls))
 
+    def probe(self) -> None:
+        """One request to the endpoint's model list, with no retries: a dead endpoint is found before
+        the first episode, in one line. An endpoint that answers with an HTTP error (no ``/models``
+        route) passes: only a connection failure or a timeout fails the probe.
+
+        Raises:
+            EndpointError: the endpoint did not answer (connection refused, DNS, timeout).
+        """
+        from openai import APIConnectionError, APITimeoutError
+
+        try:
+            self.client.with_options(max_retries=0, timeout=10.0).models.list()
+        except (APIConnectionError, APITimeoutError) as e:
+            raise EndpointError(f"{self.name}: the endpoint does not answer ({type(e).__name__}: {e})") from e
+        except Exception as e:  # it answered (e.g. 404 without a /models route): requests will tell
+            logger.debug("endpoint probe of %s: %r", self.name, e)
+
     # ------------------------------------------------------------------ internals
     def _request(self, observation: str, info: dict[str, Any], seed: int | None) -> str:
         prefill = str(info.get("prefill") or "")

@@ -21,7 +21,9 @@ are masked too, as in the SFT collator; advantages are unchanged.
 
 An episode ends when the env terminates or truncates (``"terminated"``, ``"truncated"``), after
 ``max_turns`` turns (``"max_turns"``), or when the next turn would exceed ``max_episode_tokens``
-completion tokens (``"max_tokens"``); the reason is recorded. Generation is batched across all
+completion tokens (``"max_episode_tokens"``); the reason is recorded. A response that used its
+whole ``max_turn_tokens`` budget (cut before closing its action) is counted per episode in
+``turn_budget_hits``. Generation is batched across all
 live episodes of the batch (HF ``generate``; vLLM is not wired for multi-turn rollouts yet).
 
 Known difference from evaluation: :class:`~cotdiag.wrappers.DecodingModeWrapper` re-renders each
@@ -47,7 +49,7 @@ from cotdiag.response.prompt import build_model_text, has_chat_template
 logger = logging.getLogger(__name__)
 
 #: Why an episode ended.
-END_REASONS: tuple[str, ...] = ("terminated", "truncated", "max_turns", "max_tokens")
+END_REASONS: tuple[str, ...] = ("terminated", "truncated", "max_turns", "max_episode_tokens")
 
 
 @dataclass
@@ -67,6 +69,8 @@ class Episode:
     logprobs: list[float] = field(default_factory=list)
     turns: int = 0
     format_errors: int = 0
+    #: responses that used their whole ``max_turn_tokens`` budget
+    turn_budget_hits: int = 0
     success: bool = False
     score: float = 0.0
     end: str | None = None
@@ -200,6 +204,7 @@ class EpisodeRollout:
         mask = [1] * len(ids)
         if e.masked:
             mask = [m * (1 - a) for m, a in zip(mask, action_token_mask(tok, ids, self.fmt), strict=True)]
+        e.turn_budget_hits += int(len(ids) >= self.max_turn_tokens and self.fmt.action_close not in text)
         e.segments.append(("response", len(e.completion_ids), len(e.completion_ids) + len(ids)))
         e.completion_ids += ids
         e.env_mask += mask
@@ -216,7 +221,7 @@ class EpisodeRollout:
             return
         feedback = self._feedback(e, text, info, tok)
         if len(e.completion_ids) + len(feedback) + self.max_turn_tokens > self.max_episode_tokens:
-            e.end = "max_tokens"
+            e.end = "max_episode_tokens"
             return
         e.segments.append(("feedback", len(e.completion_ids), len(e.completion_ids) + len(feedback)))
         e.completion_ids += feedback
@@ -297,7 +302,8 @@ class EpisodeRollout:
             for key, value in self.last_stats.items():
                 metrics["train"][key].append(value)
         self.log += [{"task_id": e.task_id, "seed": e.seed, "turns": e.turns, "success": e.success,
-                      "score": e.score, "format_errors": e.format_errors, "end": e.end, "masked": e.masked}
+                      "score": e.score, "format_errors": e.format_errors, "end": e.end, "masked": e.masked,
+                      "turn_budget_hits": e.turn_budget_hits}
                      for e in episodes]
 
     def close(self) -> None:

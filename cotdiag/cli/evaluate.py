@@ -64,6 +64,8 @@ def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs
     mode) answers through :class:`~cotdiag.agents.responder.ActionResponder`, as on the leaderboard.
     """
     policy = make_policy(policy_spec, seed=kwargs.get("seed", 0), **(policy_kwargs or {}))
+    if callable(getattr(policy, "probe", None)):
+        policy.probe()  # a dead endpoint: one line now, not one traceback per episode after the retries
     if getattr(kwargs.get("make_env"), "mode", None) and policy_spec.partition(":")[0] not in LLM_POLICY_KINDS:
         from cotdiag.agents.responder import ActionResponder
 

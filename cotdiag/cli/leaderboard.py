@@ -12,6 +12,11 @@ from rich.table import Table
 from cotdiag.cli.app import Backend, app
 
 console = Console()
+
+
+def _out() -> Console:
+    """The console for tables: the terminal's, or a wide one when piped (no wrapped headers in logs)."""
+    return console if console.is_terminal else Console(width=200)
 leaderboard_app = typer.Typer(help="Compare policies on a pinned suite.", no_args_is_help=True)
 app.add_typer(leaderboard_app, name="leaderboard")
 
@@ -59,7 +64,7 @@ def run(
         rate = "" if s.success_rate is None else f"{s.success_rate:.3f}"
         style = {"done": None, "skipped": "yellow", "failed": "red"}[s.status]
         table.add_row(s.policy, s.env_id, s.split, s.mode, s.status, str(s.episodes), rate, s.reason, style=style)
-    console.print(table)
+    _out().print(table)
     _show(out)
 
 
@@ -67,7 +72,7 @@ def _show(out: Path) -> None:
     from cotdiag.leaderboard.render import render
 
     paths = render(out)
-    console.print(paths["markdown"].read_text())
+    _out().print(paths["markdown"].read_text())
     console.print("  ".join(f"{k}: {v}" for k, v in paths.items()))
 
 

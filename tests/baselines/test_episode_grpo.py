@@ -56,7 +56,7 @@ def test_groups_share_task_and_seed_and_masks_are_exact(sft_micro, k):
                 act = action_token_mask(tok, ids[a:b])
                 assert mask[a:b] == ([1 - x for x in act] if e.masked else [1] * (b - a))
                 assert all(math.isfinite(x) and x <= 0 for x in lps[a:b])
-        assert e.end in ("terminated", "truncated", "max_turns", "max_tokens")
+        assert e.end in ("terminated", "truncated", "max_turns", "max_episode_tokens")
     if k == 1.0:
         assert any(0 in m[a:b] for e, m in zip(rollout.last_episodes, out["env_mask"], strict=True)
                    for kind, a, b in e.segments if kind == "response")
@@ -64,7 +64,7 @@ def test_groups_share_task_and_seed_and_masks_are_exact(sft_micro, k):
 
 def test_episode_budgets_end_episodes_with_a_recorded_reason(sft_micro):
     rollout, out, _, _ = _rollout(sft_micro, 0.0, max_turns=2)
-    assert all(e["turns"] <= 2 and e["end"] in ("terminated", "max_turns", "max_tokens") for e in rollout.log)
+    assert all(e["turns"] <= 2 and e["end"] in ("terminated", "max_turns", "max_episode_tokens") for e in rollout.log)
     assert all(t <= 2 for t in out["turns"])
     assert set(rollout.last_stats) >= {"episode/success", "episode/format_error_rate", "episode/turns",
                                        "rollout/tokens_per_s", "rollout/env_steps_per_s"}
