@@ -62,8 +62,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", type=Path, default=Path("runs/bench/smollm2_alfworld"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/smollm2_alfworld.json"))
+    ap.add_argument("--run-setup", default="", help="with --collect: how the cells were run (recorded as is)")
+    ap.add_argument("--collect", action="store_true",
+                    help="write --out from the episodes recorded under --runs so far (finished and unfinished "
+                         "cells, each with its n), without playing")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.collect:
+        collect(args)
+        return
 
     import cotdiag  # noqa: F401
     from cotdiag.agents import ExpertPolicy, HFPolicy, RandomPolicy
@@ -109,6 +116,45 @@ def main() -> None:
             logging.info("%s", {k: v for k, v in row.items() if k != "by_task_type"})
             _write(args, rows, folder, protocol, agents["generate"], t0)
     _write(args, rows, folder, protocol, agents["generate"], t0)
+
+
+def collect(args) -> None:
+    """``--out`` from every run folder under ``--runs`` (``POLICY__MODE__SPLIT``), partial cells included."""
+    from cotdiag.agents.pretrained import resolve_model
+    from cotdiag.diagnostics.report import display_path
+    from cotdiag.response.protocol import load_protocol
+    from cotdiag.rollout import summarize
+
+    rows = []
+    for run in sorted(p for p in args.runs.iterdir() if (p / "episodes.jsonl").is_file()):
+        name, mode, split = run.name.split("__")
+        recs = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines() if line.strip()]
+        cfg = json.loads((run / "config.json").read_text())
+        s = summarize(recs)
+        steps = [st for r in recs for st in r.get("policy_steps", [])]
+        row = {"model": display_path(str(args.model)), "policy": name.replace("agent_", "agent/"), "mode": mode,
+               "split": split, "episodes": s["episodes"], "episodes_planned": cfg.get("episodes"),
+               "complete": s["episodes"] >= int(cfg.get("episodes") or 0), "success_rate": s["success_rate"],
+               "success_rate_ci95": s["success_rate_ci95"], "mean_score": s["mean_score"],
+               "mean_steps": s["mean_steps"], "errors": s["errors"], "format_error_rate": s["format_error_rate"],
+               "invalid_action_rate": s["invalid_action_rate"], "by_task_type": s["by_task_type"],
+               "wall_s": round(sum(r["wall_time_s"] for r in recs), 1),
+               "episodes_detail": [{"task_id": r["task_id"], "seed": r["seed"], "success": r["success"],
+                                    "steps": r["steps"]} for r in recs]}
+        if steps:
+            row["score_changed_rate"] = sum(st["generated"] != st["chosen"] for st in steps) / len(steps)
+        rows.append(row)
+    folder = Path(resolve_model(args.model))
+
+    class _Agent:  # what _write reads of a policy, without loading the model
+        device, dtype = "cpu", args.dtype or "float32"
+
+    _write(args, rows, folder, load_protocol(folder), _Agent(), time.perf_counter())
+    result = json.loads(args.out.read_text())
+    result["collected"] = ("rows built from the recorded episodes (--collect); a row with complete=false is a cell "
+                           "stopped before its planned episodes; 'threads' is the collecting process's, see run_setup")
+    result["run_setup"] = args.run_setup
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def _write(args, rows, folder, protocol, agent, t0) -> None:
