@@ -3,9 +3,12 @@
 `hf:smollm2-135m-alfworld` is the `smollm2-135m` base (from its wheel) plus the LoRA adapter shipped
 in the package; nothing is trained here. The README snippet plays one held-out in-domain game
 (`eval_id_task_types`: valid_seen games, none in the training data) in CoT mode with free
-generation; it runs as written, and once more with another seed: the agent must win at least one
-of the two within the 50-step limit. The two games were picked from the measured runs
-(benchmarks/results/smollm2_alfworld.json) among those it wins.
+generation, bfloat16 (the dtype it was evaluated in); it runs as written, and only if that game is
+lost, once more with another seed: the agent must win at least one of the two within the 50-step
+limit. The README's game (seed 176: pick_and_place_simple, CellPhone to ArmChair, valid_seen 318)
+is the one in-domain game the agent won in benchmarks/results/smollm2_alfworld.json (7 steps);
+it is lost in float32, so the game is robust to reruns, not to the dtype. The fallback seed 1
+draws another game, not known to be won.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def test_the_shipped_agent_resolves_to_its_package_folder():
 
 def test_readme_agent_wins_an_in_domain_game():
     code = _snippet()
-    seed = int(re.search(r"reset\(seed=(\d+)\)", code).group(1))
+    seed = int(re.search(r"env.reset\(seed=(\d+)\)", code).group(1))
     results = [_play(code)]  # as written
     if not results[0][0]:  # the second game is played only when the first is lost (CI time)
         results.append(_play(code.replace(f"seed={seed}", f"seed={OTHER_SEED}")))
