@@ -132,7 +132,7 @@ def test_expert_with_a_mode_answers_in_the_response_format(tmp_path):
 
     for mode in ("cot", "prompt"):
         out = tmp_path / mode
-        res = CliRunner().invoke(app, ["evaluate", "--policy", "expert", "--mode", mode, "--split", "valid_seen",
+        res = CliRunner().invoke(app, ["evaluate", "--policy", "expert", "--mode", mode, "--split", "valid_unseen",
                                        "--episodes", "1", "--out", str(out)])
         assert res.exit_code == 0, res.output
         summary = json.loads((out / "summary.json").read_text())

@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cotdiag.agents.base import BasePolicy
+from cotdiag.agents.hf_cache import (
+    ACTION_SELECTIONS,
+    CACHE_KWARG,
+    CacheScoringMixin,
+    check_model_folder,
+)
 from cotdiag.agents.pretrained import load_causal_lm, resolve_model
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
@@ -70,45 +76,7 @@ class ContinuationScore:
     total: float
 
 
-#: How :class:`HFPolicy` picks the action: free generation, or scoring the admissible actions.
-ACTION_SELECTIONS: tuple[str, ...] = ("generate", "score")
-
-
-def _cache_kwarg() -> str:
-    """``generate``'s name for a key/value cache: ``cache`` (recent transformers) or ``past_key_values``."""
-    try:
-        from transformers.generation.utils import ALL_CACHE_NAMES
-    except ImportError:
-        return "past_key_values"
-    return "cache" if "cache" in ALL_CACHE_NAMES else "past_key_values"
-
-
-CACHE_KWARG = _cache_kwarg()
-
-
-def check_model_folder(path: str) -> None:
-    """Refuse a model argument that names a local folder that does not exist (before any hub lookup).
-
-    ``path`` is taken as a local folder when it starts with ``.``, ``/`` or ``~``, when its first
-    component is an existing folder (``runs/sft`` with ``runs/`` present), or when hub access is
-    off (``HF_HUB_OFFLINE=1``).
-
-    Raises:
-        InvalidConfigError: the folder does not exist.
-    """
-    import os
-
-    p = Path(path).expanduser()
-    if p.is_dir():
-        return
-    local = str(path).startswith((".", "/", "~")) or Path(Path(path).parts[0]).is_dir()
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-    if local or offline:
-        why = "" if local else " (HF_HUB_OFFLINE=1, so it is not looked up on the hub)"
-        raise InvalidConfigError(f"model folder {path} does not exist{why}")
-
-
-class HFPolicy(BasePolicy):
+class HFPolicy(CacheScoringMixin, BasePolicy):
     """Generate actions with a Hugging Face causal LM.
 
     Args:
@@ -275,75 +243,6 @@ class HFPolicy(BasePolicy):
             return completion
         return self._select(self.model_text(observation, info), completion, list(admissible))
 
-    def _select(self, text: str, completion: str, admissible: list[str]) -> str:
-        """``completion`` with its action replaced by the admissible action of highest log-probability."""
-        fmt = self.fmt
-        k = completion.find(fmt.action_open)
-        if text.endswith(fmt.action_open):  # prompt mode: the action follows the prefill
-            head, generated = "", completion.split(fmt.action_close)[0]
-        elif k >= 0:  # CoT mode: score after the generated reasoning and the action tag
-            head = completion[: k + len(fmt.action_open)]
-            generated = completion[len(head):].split(fmt.action_close)[0]
-        else:  # CoT mode without an action tag: close the reasoning, then open the action
-            head = completion.split(fmt.action_close)[0]
-            if fmt.think_open in head and fmt.think_close not in head:
-                head += fmt.think_close
-            head, generated = head + fmt.action_open, ""
-        scores = self.score_candidates(text + head, [a + fmt.action_close for a in admissible])
-        chosen = admissible[max(range(len(admissible)), key=scores.__getitem__)]
-        self.last_step = {"generated": generated.strip(), "chosen": chosen}
-        return head + chosen + fmt.action_close
-
-    def score_candidates(self, text: str, continuations: Sequence[str]) -> list[float]:
-        """Summed log-probability (nats) of each continuation after the model input ``text``.
-
-        ``text`` runs once (on the episode's key/value cache, so within an episode only its new
-        tokens run); each continuation then runs on that cache, which is cropped back after it. A
-        continuation whose tokens do not start at the boundary of ``text``'s tokens (a merge across
-        it) is scored by a full forward pass of ``text + continuation`` instead.
-
-        Returns:
-            ``list[float]``, one per continuation.
-        """
-        torch = self._torch
-        tok = self.tokenizer
-        head = tok(text, add_special_tokens=False)["input_ids"]
-        cache = self._reusable_cache(torch.tensor([head]))
-        n = cache.get_seq_length()
-        scores: list[float] = []
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([head[n:]], device=self.device), **{CACHE_KWARG: cache},
-                             use_cache=True)
-            last = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-            self._kv, self._kv_ids = cache, list(head)
-            for c in continuations:
-                full = tok(text + c, add_special_tokens=False)["input_ids"]
-                if full[: len(head)] != head or len(full) == len(head):
-                    scores.append(self._score_full(full, head))
-                    continue
-                cand = full[len(head):]
-                lp = float(last[cand[0]])
-                if len(cand) > 1:
-                    o = self.model(input_ids=torch.tensor([cand[:-1]], device=self.device), **{CACHE_KWARG: cache},
-                                   use_cache=True)
-                    logp = torch.log_softmax(o.logits[0].float(), dim=-1)
-                    lp += float(sum(logp[i, cand[i + 1]] for i in range(len(cand) - 1)))
-                    cache.crop(-(len(cand) - 1))
-                scores.append(lp)
-        return scores
-
-    def _score_full(self, full: list[int], head: list[int]) -> float:
-        """Summed log-probability of ``full`` after its longest common token prefix with ``head``."""
-        torch = self._torch
-        k = 0
-        while k < min(len(full), len(head)) and full[k] == head[k]:
-            k += 1
-        k = max(k, 1)
-        with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor([full], device=self.device)).logits
-            logp = torch.log_softmax(logits[0].float(), dim=-1)
-            return float(sum(logp[t - 1, full[t]] for t in range(k, len(full))))
-
     def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
         """Generate for many states at once (left padding, chunks of ``batch_size``).
 
@@ -411,30 +310,6 @@ class HFPolicy(BasePolicy):
             outs.append(text)
             self.generated_tokens += sum(1 for t in row if t != tok.pad_token_id)
         return outs
-
-    def _reusable_cache(self, input_ids: Any) -> Any:
-        """The episode's cache cropped to its common token prefix with ``input_ids`` (a fresh cache when none).
-
-        The cache holds the keys and values of the previous call's input and generated tokens; the
-        next turn of a conversation re-tokenizes that text, so the longest common prefix of token
-        ids is kept (at most all but the last input token, which generation must run).
-        """
-        from transformers import DynamicCache
-
-        ids = input_ids[0].tolist()
-        if self._kv is None:
-            return DynamicCache()
-        n = 0
-        for a, b in zip(self._kv_ids, ids[:-1], strict=False):
-            if a != b:
-                break
-            n += 1
-        if n == 0:
-            return DynamicCache()
-        extra = self._kv.get_seq_length() - n
-        if extra > 0:
-            self._kv.crop(-extra)  # a negative value removes that many tokens (every transformers version)
-        return self._kv
 
     def score(self, prompt: str, continuation: str, *, prefill: str = "",
               messages: Sequence[dict[str, str]] | None = None) -> ContinuationScore:

@@ -33,11 +33,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from transformers import TrainerCallback
 from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+from cotdiag.baselines.checkpoints import (
+    ProvenanceCallback,
+    add_lora,
+    resume_checkpoint,
+    write_provenance,
+)
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text
@@ -108,8 +113,7 @@ class ActionMaskSFTConfig(SFTConfig):
         if int(self.lora_r) < 0:
             raise InvalidConfigError(f"expected lora_r >= 0, got {self.lora_r!r}")
         if self.max_steps and self.max_steps > 0 and self.warmup_steps >= self.max_steps:
-            logger.warning("warmup_steps=%s >= max_steps=%s: the learning rate never reaches %s in this run",
-                           self.warmup_steps, self.max_steps, self.learning_rate)
+            logger.warning("warmup_steps >= max_steps: the learning rate never reaches %s", self.learning_rate)
         if self.response_format not in RESPONSE_FORMATS:
             raise InvalidConfigError(f"expected response_format in {list(RESPONSE_FORMATS)}, got {self.response_format!r}")
         super().__post_init__()
@@ -118,7 +122,6 @@ class ActionMaskSFTConfig(SFTConfig):
 def cuda_available() -> bool:
     """Whether a CUDA GPU is present."""
     import torch
-
     return bool(torch.cuda.is_available())
 
 
@@ -328,60 +331,6 @@ def load_or_build_model(model: str, dataset: Dataset | None, out_dir: Path, *, t
             yield DEFAULT_FORMAT.cot_response(ex["trace"], ex["action"])
 
     return str(make_tiny_default(texts(), out_dir / "init", tiny_config))
-
-
-def resume_checkpoint(value: str | bool | None, out: Path) -> str | bool | None:
-    """``--resume_from_checkpoint``: a path, or ``"last"`` (the newest ``checkpoint-N`` in ``out`` when
-    there is one, else a fresh start), as ``Trainer.train`` takes it."""
-    if value in ("last", "auto", "true", "True", True):
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if last:
-            logger.info("resuming from %s", last)
-        return last
-    return value or None
-
-
-def add_lora(lm: Any, r: int, alpha: int | None = None) -> Any:
-    """Wrap ``lm`` with float32 LoRA adapters of rank ``r`` on every linear layer (peft); the base is frozen."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    cfg = LoraConfig(r=int(r), lora_alpha=int(alpha or 2 * r), lora_dropout=0.0, target_modules="all-linear",
-                     task_type="CAUSAL_LM")
-    lm = get_peft_model(lm, cfg)
-    for p in lm.parameters():
-        if p.requires_grad:
-            p.data = p.data.to(torch.float32)
-    return lm
-
-
-def write_provenance(folder: Path, protocol: DecodingProtocol | None, model: str, path: str) -> None:
-    """Write the protocol and ``cotdiag_base_model.json`` (the base model: its name and the path it was
-    loaded from) into ``folder``; a LoRA adapter names its base by the name it was given
-    (``smollm2-135m``), which :func:`cotdiag.agents.pretrained.resolve_model` resolves."""
-    if protocol is not None:
-        protocol.save(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "cotdiag_base_model.json").write_text(json.dumps({"base_model": model, "loaded_from": path},
-                                                                indent=2) + "\n")
-    adapter = folder / "adapter_config.json"
-    if adapter.is_file():
-        cfg = json.loads(adapter.read_text())
-        cfg["base_model_name_or_path"] = model if model != "tiny" else path
-        adapter.write_text(json.dumps(cfg, indent=2) + "\n")
-
-
-class ProvenanceCallback(TrainerCallback):
-    """Writes the protocol and the base-model name into every ``checkpoint-N``."""
-
-    def __init__(self, protocol: DecodingProtocol | None, model: str, path: str) -> None:
-        self.protocol, self.model, self.path = protocol, model, path
-
-    def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        write_provenance(Path(args.output_dir) / f"checkpoint-{state.global_step}", self.protocol, self.model,
-                         self.path)
 
 
 def train_sft(
