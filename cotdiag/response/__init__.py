@@ -9,6 +9,9 @@ module                      holds
                             (instructions, task, history window, observation),
                             :func:`chat_messages` and :func:`build_model_text` (the exact model
                             input for SFT data, GRPO, generation and the diagnostics)
+:mod:`.protocol`            :class:`~.protocol.DecodingProtocol` (history policy, context budget,
+                            tags, span rule; ``cotdiag_protocol.json``), conversation truncation,
+                            :class:`~.protocol.ConversationPrompt`
 =========================== ================================================================
 
 Definitions of the prompt action and the CoT action: ``docs/concepts.md`` (arXiv 2606.26935).
