@@ -129,7 +129,7 @@ def run_demo(out: Path, cfg: DemoConfig) -> dict[str, Any]:
         console.print(f"reusing {data_dir} ({len(ds)} rows)")
     else:
         ds = build_data_cmd(ENV_ID, "train", data_dir, cfg.train_episodes, "templated", cfg.seed,
-                            cfg.history_window, None, False)
+                            cfg.history_window, None, False, history="window")  # the demo's window protocol
 
     console.print(f"[dim]{time.perf_counter() - t0:.0f}s elapsed[/dim]")
     console.rule("[bold]2/4 tokenizer and tiny model")
