@@ -237,11 +237,12 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
 
         With ``action_selection="score"`` the action inside the completion is replaced by the best
         scoring admissible action (see the class docstring)."""
-        completion = self.act_batch([observation], [info])[0]
+        text = self.model_text(observation, info)  # rendered once: generation and scoring share it
+        completion = self.generate([text])[0]
         admissible = info.get("admissible_actions")
         if self.action_selection != "score" or not admissible:
             return completion
-        return self._select(self.model_text(observation, info), completion, list(admissible))
+        return self._select(text, completion, list(admissible))
 
     def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]]) -> list[str]:
         """Generate for many states at once (left padding, chunks of ``batch_size``).

@@ -44,18 +44,18 @@ def add_lora(lm: Any, r: int, alpha: int | None = None) -> Any:
 
 
 def write_provenance(folder: Path, protocol: DecodingProtocol | None, model: str, path: str) -> None:
-    """Write the protocol and ``cotdiag_base_model.json`` (the base model: its name and the path it was
-    loaded from) into ``folder``; a LoRA adapter names its base by the name it was given
-    (``smollm2-135m``), which :func:`cotdiag.agents.pretrained.resolve_model` resolves."""
+    """Write the protocol and ``cotdiag_base_model.json`` (the base model) into ``folder``; a LoRA adapter
+    names its base by the name it was given (``smollm2-135m``, not the machine's cache path), which
+    :func:`cotdiag.agents.pretrained.resolve_model` resolves; the tiny model by its ``init`` folder."""
+    base = model if model != "tiny" else path
     if protocol is not None:
         protocol.save(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "cotdiag_base_model.json").write_text(json.dumps({"base_model": model, "loaded_from": path},
-                                                                indent=2) + "\n")
+    (folder / "cotdiag_base_model.json").write_text(json.dumps({"base_model": base}, indent=2) + "\n")
     adapter = folder / "adapter_config.json"
     if adapter.is_file():
         cfg = json.loads(adapter.read_text())
-        cfg["base_model_name_or_path"] = model if model != "tiny" else path
+        cfg["base_model_name_or_path"] = base
         adapter.write_text(json.dumps(cfg, indent=2) + "\n")
 
 

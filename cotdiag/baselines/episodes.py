@@ -45,6 +45,7 @@ import numpy as np
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text, has_chat_template
+from cotdiag.response.protocol import span_token_mask
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +100,7 @@ def action_token_mask(tokenizer: Any, ids: Sequence[int], fmt: ResponseFormat = 
     a0 = k + len(fmt.action_open)
     c = text.find(fmt.action_close, a0)
     a1 = c if c >= 0 else len(text)
-    mask, start = [], 0
-    for e in ends:
-        mask.append(int(start < a1 and e > a0))
-        start = e
-    return mask
+    return span_token_mask(list(zip([0, *ends[:-1]], ends, strict=True)), a0, a1)  # the protocol's span rule
 
 
 def first_turn(env: Any, task_id: str, seed: int, tok: Any) -> tuple[list[dict[str, str]], list[int]]:

@@ -46,7 +46,7 @@ from cotdiag.baselines.checkpoints import (
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text
-from cotdiag.response.protocol import DecodingProtocol
+from cotdiag.response.protocol import DecodingProtocol, span_token_mask
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -174,11 +174,8 @@ def tokenize_example(
     text = context + head + action + fmt.action_close + (tokenizer.eos_token or "")
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = list(enc["input_ids"])
-    labels, amask = [], []
-    for tid, (s, e) in zip(ids, enc["offset_mapping"], strict=True):
-        in_resp = s >= resp_start
-        labels.append(tid if in_resp else IGNORE_INDEX)
-        amask.append(int(in_resp and s < act_end and e > act_start))
+    labels = [tid if s >= resp_start else IGNORE_INDEX for tid, (s, _e) in zip(ids, enc["offset_mapping"], strict=True)]
+    amask = span_token_mask(enc["offset_mapping"], act_start, act_end)  # the protocol's span rule
     if max_length is not None and len(ids) > max_length:
         cut = len(ids) - max_length
         ids, labels, amask = ids[cut:], labels[cut:], amask[cut:]
