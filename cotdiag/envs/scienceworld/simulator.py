@@ -152,13 +152,13 @@ def _raw_class() -> type:
             client.is_connected = False
             client.close()  # pooled sockets
             if proc is not None:
-                if proc.returncode is None:
-                    with contextlib.suppress(OSError):
-                        if not _reap(proc, wait_s):
-                            logger.warning("ScienceWorld JVM (pid %d) ignored shutdown; killing it", proc.pid)
-                            proc.kill()
-                            if not _reap(proc):
-                                logger.warning("ScienceWorld JVM (pid %d) not reaped after SIGKILL", proc.pid)
+                try:
+                    proc.wait(timeout=wait_s)
+                except subprocess.TimeoutExpired:
+                    logger.warning("ScienceWorld JVM (pid %d) ignored shutdown; killing it", proc.pid)
+                    proc.kill()
+                    if not _reap(proc):  # never block on Popen's lock (py4j's thread may hold it)
+                        logger.warning("ScienceWorld JVM (pid %d) not reaped after SIGKILL", proc.pid)
                 for pipe in (proc.stdin, proc.stdout, proc.stderr):
                     if pipe is not None:
                         # closing stdin flushes a buffered newline (die_on_exit) into a dead pipe
