@@ -76,6 +76,23 @@ def _config(*, fractions: str, sources: str, **kw: Any) -> Any:
         raise typer.BadParameter(str(e)) from e
 
 
+def _meta(*, policy: str | None, checkpoints: Path | None, env: str, split: str, seed: int, cfg: Any, n_states: int,
+          data_info: dict, exclude_data: Path | None, n_seen: int, max_new_tokens: int, max_prompt_tokens: int | None,
+          online_max_steps: int | None) -> dict[str, Any]:
+    """The report's ``meta``: what was diagnosed, on which states, with which settings."""
+    from cotdiag.diagnostics.sweep import config_dict
+
+    return {
+        "model": policy or f"checkpoints of {checkpoints}", "checkpoints_dir": str(checkpoints) if checkpoints else None, "env_id": env,
+        "split": split, "seed": seed, "config": config_dict(cfg),
+        "data": {"n_states": n_states, "source": data_info["source"], "config": data_info["meta"].get("config"),
+                 "excluded_training_data": str(exclude_data) if exclude_data else None,
+                 "excluded_training_tasks": n_seen},
+        "generation": {"max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens, "greedy": True},
+        "online_max_steps": online_max_steps,
+    }
+
+
 @app.command()
 def diagnose(
     policy: str = typer.Option(None, help="Model to diagnose: hf:PATH (a final model; with --checkpoints it is added last)."),
@@ -87,12 +104,12 @@ def diagnose(
     exclude_data: Path = typer.Option(None, help="Training dataset (cotdiag build-data): its task ids are left out of the held-out states and the online plan."),
     data_episodes: int = typer.Option(5, min=1, help="Expert episodes played to build the states when --data is not given."),
     states: int = typer.Option(50, min=1, help="States for the offline metrics (a seeded random sample)."),
-    conflict_states: int = typer.Option(30, min=0, help="States for the conflicting-trace test (0: skip)."),
+    conflict_states: int = typer.Option(None, min=0, help="States for the conflicting-trace test (0: skip; default: 30 or --states if fewer)."),
     fractions: str = typer.Option("0,0.25,0.5,0.75,1", help="Trace truncation fractions, comma-separated."),
     sources: str = typer.Option("swap,templated", help="Conflicting-trace sources: swap, templated."),
     tests: str = typer.Option("", help="CoT faithfulness battery on the offline states (docs/faithfulness.md): comma-separated "
                               "early, mistake, paraphrase, filler, hint, or all; default none. Early answering uses --fractions."),
-    attribution_examples: int = typer.Option(20, min=0, help="Examples for attention and gradient mass (0: skip)."),
+    attribution_examples: int = typer.Option(None, min=0, help="Examples for attention and gradient mass (0: skip; default: 20 or --states if fewer)."),
     top_k_percent: float = typer.Option(10.0, help="K of the top-K% attended-positions share."),
     online_episodes: int = typer.Option(0, min=0, help="Online episodes per decoding mode (0: skip)."),
     online_max_steps: int = typer.Option(None, min=1, help="Step limit of online episodes (default: the registration's)."),
@@ -104,13 +121,14 @@ def diagnose(
 ) -> None:
     """Diagnose a model (or each checkpoint of a run): offline and online prompt-vs-CoT actions,
     the CoT faithfulness battery (--tests), conflicting-trace revision, attention and gradient
-    mass. Writes OUT/report.json, OUT/report.md and PNG plots."""
+    mass. Writes OUT/report.json, OUT/report.md and PNG plots. Each finished stage is kept in
+    OUT/stages/: rerun the same command after a kill and it resumes at the next stage."""
     import gymnasium as gym
 
     from cotdiag.agents.hf import HFPolicy
     from cotdiag.diagnostics.plots import write_plots
     from cotdiag.diagnostics.report import build_report, write_report
-    from cotdiag.diagnostics.sweep import config_dict, list_checkpoints, sweep
+    from cotdiag.diagnostics.sweep import list_checkpoints, sweep
     from cotdiag.wrappers.decoding import DecodingModeWrapper
 
     if policy is None and checkpoints is None:
@@ -121,6 +139,8 @@ def diagnose(
     if policy is not None:
         path = Path(_model_path(policy))
         cks.append((path.name or "model", None, path))
+    conflict_states = min(30, states) if conflict_states is None else conflict_states
+    attribution_examples = min(20, states) if attribution_examples is None else attribution_examples
     cfg = _config(offline_states=states, conflict_states=conflict_states, fractions=fractions, sources=sources,
                   attribution_examples=attribution_examples, top_k_percent=top_k_percent,
                   online_episodes=online_episodes, seed=seed, faithfulness_tests=tests)
@@ -160,19 +180,19 @@ def diagnose(
     if seen and online_episodes:
         with gym.make(env, split=split) as probe:
             online_task_ids = [t for t in probe.unwrapped.task_ids if t not in seen]
+    meta = _meta(policy=policy, checkpoints=checkpoints, env=env, split=split, seed=seed, cfg=cfg, n_states=len(st),
+                 data_info=data_info, exclude_data=exclude_data, n_seen=len(seen), max_new_tokens=max_new_tokens,
+                 max_prompt_tokens=max_prompt_tokens, online_max_steps=online_max_steps)
+    from cotdiag.diagnostics.report import package_versions
+    from cotdiag.diagnostics.stages import StageStore, states_digest
+
+    store = StageStore(out / "stages", {
+        **meta, "models": [[c[0], str(c[2])] for c in cks], "states_digest": states_digest(st),
+        "batch_size": batch_size, "device": device, "versions": package_versions()})
     results = sweep(
-        cks, load, st, cfg, env_id=env, make_env=make_env if online_episodes else None, online_task_ids=online_task_ids,
-        normalize=_normalizer(env), progress=lambda stage: console.print(f"  · {stage}"),
+        cks, load, st, cfg, store=store, env_id=env, make_env=make_env if online_episodes else None,
+        online_task_ids=online_task_ids, normalize=_normalizer(env), progress=lambda line: console.print(f"  · {line}"),
     )
-    meta = {
-        "model": policy or f"checkpoints of {checkpoints}", "checkpoints_dir": str(checkpoints) if checkpoints else None, "env_id": env,
-        "split": split, "seed": seed, "config": config_dict(cfg),
-        "data": {"n_states": len(st), "source": data_info["source"], "config": data_info["meta"].get("config"),
-                 "excluded_training_data": str(exclude_data) if exclude_data else None,
-                 "excluded_training_tasks": len(seen)},
-        "generation": {"max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens, "greedy": True},
-        "online_max_steps": online_max_steps,
-    }
     report = build_report(meta, results)
     write_report(report, results, out)  # numbers first: a failing plot cannot lose them
     report["plots"] = write_plots(report, out)

@@ -21,6 +21,7 @@ from typing import Any
 
 from cotdiag.diagnostics.backend import policy_backend
 from cotdiag.diagnostics.common import Normalizer, normalize_whitespace
+from cotdiag.diagnostics.stages import StageProgress, StageStore
 from cotdiag.error import InvalidConfigError
 
 logger = logging.getLogger(__name__)
@@ -87,8 +88,10 @@ def diagnose_policy(
     online_task_ids: Sequence[str] | None = None,
     normalize: Normalizer = normalize_whitespace,
     progress: Callable[[str], None] | None = None,
+    store: StageStore | None = None,
+    model_name: str = "model",
 ) -> dict[str, Any]:
-    """All diagnostics for one policy.
+    """All diagnostics for one policy, stage by stage.
 
     Args:
         policy: an ``HFPolicy``-like object: ``act_batch`` honouring ``info["prefill"]``,
@@ -100,74 +103,85 @@ def diagnose_policy(
         make_env: ``make_env(mode) -> env`` for the online test (``None`` skips it).
         online_task_ids: tasks of the online plan (default: all tasks of the env's split).
         normalize: the env's action normalization.
-        progress: called with a short stage name before each stage.
+        progress: called with one line when a stage starts, every 10 s inside it (model calls done
+            of planned, elapsed, ETA) and when it ends.
+        store: where each finished stage is written and, on a rerun, read back instead of run
+            (see :class:`~cotdiag.diagnostics.stages.StageStore`); ``None`` keeps nothing.
+        model_name: this policy's key in ``store``.
 
     Returns:
         ``{"offline": {...}, "faithfulness": {...}, "conflicting": {...}, "attribution": {...}, "online": {...},
-        "timing_s": {...}, "records": {...}}``: summaries of number records (see each module) and
-        the per-item records.
+        "timing_s": {...}, "records": {...}, "resumed": [stage, ...]}``: summaries of number records
+        (see each module), the per-item records, and the stages read back from ``store``.
     """
     from cotdiag.diagnostics import conflicting, faithfulness, offline, online
+    from cotdiag.response import DECODING_MODES
 
     say = progress or (lambda _s: None)
     backend = policy_backend(policy)
-    res: dict[str, Any] = {"records": {}, "timing_s": {}}
+    res: dict[str, Any] = {"records": {}, "timing_s": {}, "resumed": []}
+
+    def stage(name: str, planned: int | None, run: Callable[[StageProgress], tuple[Any, Any]]) -> Any:
+        hit = store.get(model_name, name) if store is not None else None
+        if hit is None:
+            prog = StageProgress(name, planned, say)
+            say(f"{name}: " + (f"{planned} model calls planned" if planned else "started"))
+            summary, records = run(prog)
+            hit = {"summary": summary, "records": records, "timing_s": time.perf_counter() - prog.t0}
+            if store is not None:
+                store.put(model_name, name, hit)
+            say(prog.line() + " · done")
+        else:
+            res["resumed"].append(name)
+            say(f"{name}: resumed from {store.path(model_name, name)}")  # type: ignore[union-attr]
+        res[name], res["timing_s"][name] = hit["summary"], hit["timing_s"]
+        if hit["records"] is not None:
+            res["records"][name] = hit["records"]
+        return hit["records"]
+
     n_needed = max(config.offline_states, config.conflict_states)
     sts = list(states)[:n_needed]
-    t = time.perf_counter()
-    say("offline")
-    recs = offline.run_offline(backend, sts, normalize=normalize,
-                               with_logprobs=config.with_logprobs and backend.score is not None)
-    off = recs[: config.offline_states]
-    res["offline"] = offline.summarize_offline(off, seed=config.seed)
-    res["records"]["offline"] = off
-    res["timing_s"]["offline"] = time.perf_counter() - t
+    logp = config.with_logprobs and backend.score is not None
 
+    def run_off(prog: StageProgress) -> tuple[Any, Any]:
+        recs = offline.run_offline(prog.wrap(backend), sts, normalize=normalize, with_logprobs=logp)
+        return offline.summarize_offline(recs[: config.offline_states], seed=config.seed), recs
+
+    recs = stage("offline", len(sts) * (4 if logp else 2), run_off)
+    res["records"]["offline"] = off = recs[: config.offline_states]
     if config.faithfulness_tests and off:
-        t = time.perf_counter()
-        say("faithfulness")
-        res["faithfulness"], res["records"]["faithfulness"] = faithfulness.run_faithfulness(
-            backend, sts[: len(off)], off, config.faithfulness_tests, fractions=config.fractions, env_id=env_id,
-            normalize=normalize, seed=config.seed,
-        )
-        res["timing_s"]["faithfulness"] = time.perf_counter() - t
-
+        stage("faithfulness", None, lambda prog: faithfulness.run_faithfulness(
+            prog.wrap(backend), sts[: len(off)], off, config.faithfulness_tests, fractions=config.fractions,
+            env_id=env_id, normalize=normalize, seed=config.seed))
     if config.conflict_states and config.sources:
-        t = time.perf_counter()
-        say("conflicting")
         cst = sts[: config.conflict_states]
-        srcs: dict[str, conflicting.TraceSource] = {}
-        if "swap" in config.sources:
-            srcs["swap"] = conflicting.swap_source(list(states), normalize)
-        if "templated" in config.sources:
-            srcs["templated"] = conflicting.templated_source(env_id, normalize)
-        crecs = conflicting.run_conflicting(
-            backend, cst, srcs, fractions=config.fractions,
-            prompt_acts=[r["prompt_action"] for r in recs[: len(cst)]], normalize=normalize, seed=config.seed,
-        )
-        res["conflicting"] = conflicting.summarize_conflicting(crecs)
-        res["records"]["conflicting"] = crecs
-        res["timing_s"]["conflicting"] = time.perf_counter() - t
 
+        def run_conf(prog: StageProgress) -> tuple[Any, Any]:
+            srcs: dict[str, conflicting.TraceSource] = {}
+            if "swap" in config.sources:
+                srcs["swap"] = conflicting.swap_source(list(states), normalize)
+            if "templated" in config.sources:
+                srcs["templated"] = conflicting.templated_source(env_id, normalize)
+            crecs = conflicting.run_conflicting(
+                prog.wrap(backend), cst, srcs, fractions=config.fractions,
+                prompt_acts=[r["prompt_action"] for r in recs[: len(cst)]], normalize=normalize, seed=config.seed)
+            return conflicting.summarize_conflicting(crecs), crecs
+
+        stage("conflicting", len(cst) * len(config.sources) * len(config.fractions), run_conf)
     if config.attribution_examples and getattr(policy, "model", None) is not None:
-        t = time.perf_counter()
-        say("attribution")
-        res["attribution"] = attribution_summary(
-            policy.model, policy.tokenizer, list(states)[: config.attribution_examples],
-            top_k_percent=config.top_k_percent, seed=config.seed,
+        ex = list(states)[: config.attribution_examples]
+        stage("attribution", len(ex), lambda prog: (attribution_summary(
+            policy.model, policy.tokenizer, ex, top_k_percent=config.top_k_percent, seed=config.seed,
             use_chat_template=getattr(policy, "use_chat_template", None),
-            max_prompt_tokens=getattr(policy, "max_prompt_tokens", None),
-        )
-        res["timing_s"]["attribution"] = time.perf_counter() - t
-
+            max_prompt_tokens=getattr(policy, "max_prompt_tokens", None), progress=prog.add), None))
     if config.online_episodes and make_env is not None:
-        t = time.perf_counter()
-        say("online")
-        orecs = online.run_online(make_env, policy, episodes=config.online_episodes, seed=config.seed,
-                                  task_ids=online_task_ids)
-        res["online"] = online.summarize_online(orecs, seed=config.seed)
-        res["records"]["online"] = orecs
-        res["timing_s"]["online"] = time.perf_counter() - t
+
+        def run_onl(prog: StageProgress) -> tuple[Any, Any]:
+            orecs = online.run_online(make_env, policy, episodes=config.online_episodes, seed=config.seed,
+                                      task_ids=online_task_ids, progress=lambda _d, _t: prog.add(1))
+            return online.summarize_online(orecs, seed=config.seed), orecs
+
+        stage("online", config.online_episodes * len(DECODING_MODES), run_onl)
     return res
 
 
@@ -180,6 +194,7 @@ def attribution_summary(
     seed: int = 0,
     use_chat_template: bool | None = None,
     max_prompt_tokens: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Attention and gradient mass over ``states`` (teacher-forced on the expert trace and action).
 
@@ -188,6 +203,7 @@ def attribution_summary(
     analysed by :func:`cotdiag.diagnostics.attribution.attribute`; results are averaged by
     :func:`cotdiag.diagnostics.attribution.summarize_attribution`. ``max_prompt_tokens``: the
     policy's prompt truncation (see :func:`cotdiag.diagnostics.attention.encode_example`).
+    ``progress(1)`` is called after each example.
     """
     from cotdiag.diagnostics.attention import encode_example
     from cotdiag.diagnostics.attribution import attribute, summarize_attribution
@@ -200,6 +216,8 @@ def attribution_summary(
         text = build_model_text(tokenizer, s["prompt"], "", use_chat_template=use_chat_template)
         ex = encode_example(tokenizer, text, s["trace"], s["action"], max_prompt_tokens=max_prompt_tokens)
         results.append(attribute(model, ex, top_k_percent=top_k_percent))
+        if progress:
+            progress(1)
     return summarize_attribution(results, seed=seed)
 
 
@@ -208,6 +226,7 @@ def sweep(
     load_policy: Callable[[Any], Any],
     states: Sequence[Mapping[str, Any]],
     config: DiagnoseConfig,
+    store: StageStore | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """:func:`diagnose_policy` on each checkpoint, in the given (training) order.
@@ -217,15 +236,17 @@ def sweep(
             ``None`` for a final model.
         load_policy: ``load_policy(path) -> policy``.
         states, config, kwargs: passed to :func:`diagnose_policy`.
+        store: per-stage results on disk (see :class:`~cotdiag.diagnostics.stages.StageStore`): a
+            rerun skips the finished stages of each checkpoint.
 
     Returns:
         ``[{"name", "step", "path", **diagnose_policy(...)}, ...]``.
     """
     out = []
-    for name, step, path in checkpoints:
+    for i, (name, step, path) in enumerate(checkpoints):
         logger.info("diagnosing %s (%s)", name, path)
         policy = load_policy(path)
-        res = diagnose_policy(policy, states, config, **kwargs)
+        res = diagnose_policy(policy, states, config, store=store, model_name=f"{i}_{name}", **kwargs)
         out.append({"name": name, "step": step, "path": str(path), **res})
         del policy
     return out

@@ -27,6 +27,28 @@ def test_diagnose_cli_writes_report(run_dir, tmp_path):  # noqa: F811
     assert (out / "report.md").is_file() and (out / "revision_vs_truncation.png").is_file()
 
 
+def test_diagnose_cli_rerun_resumes_and_states_bound_every_stage(run_dir, tmp_path):  # noqa: F811
+    data = save_states(tmp_path / "data")
+    out = tmp_path / "out"
+    cmd = ["diagnose", "--policy", f"hf:{run_dir / 'checkpoint-10'}", "--env", "CoTDiag-ALFWorld-v0",
+           "--data", str(data), "--out", str(out), "--states", "3", "--fractions", "0,1", "--sources", "swap",
+           "--max-new-tokens", "8", "--device", "cpu"]
+    first = CliRunner().invoke(app, cmd)
+    assert first.exit_code == 0, first.output
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["config"]["conflict_states"] == 3 and rep["config"]["attribution_examples"] == 3  # not 30 and 20
+    assert "offline: 12 model calls planned" in first.output  # 3 states x 2 modes x (decode + score)
+    again = CliRunner().invoke(app, cmd)
+    assert again.exit_code == 0, again.output
+    assert again.output.count("resumed from") == 3  # offline, conflicting, attribution
+    rep2 = json.loads((out / "report.json").read_text())
+    assert [c.pop("resumed") for c in rep2["checkpoints"]] == [["offline", "conflicting", "attribution"]]
+    assert [c.pop("resumed") for c in rep["checkpoints"]] == [[]]
+    assert rep2["checkpoints"] == rep["checkpoints"]
+    other = CliRunner().invoke(app, [*cmd[:-4], "--max-new-tokens", "9", "--device", "cpu"])
+    assert other.exit_code == 1 and "different configuration (keys ['generation'])" in str(other.exception)
+
+
 def test_diagnose_cli_needs_a_model(tmp_path):
     res = CliRunner().invoke(app, ["diagnose", "--out", str(tmp_path)])
     assert res.exit_code != 0
