@@ -134,9 +134,15 @@ def test_a_conversation_checkpoint_sees_its_training_text_at_inference(work, tin
 def test_diagnose_a_conversation_checkpoint(work, tiny_sft, tmp_path):
     # README: cotdiag diagnose --policy hf:runs/sft_k0.3 --checkpoints runs/sft_k0.3 --env CoTDiag-ALFWorld-v0
     #         --split valid_unseen --out runs/diag   (sized down)
-    run("diagnose", "--policy", f"hf:{tiny_sft}", "--env", "CoTDiag-ALFWorld-v0", "--split", "valid_unseen",
-        "--data-episodes", "1", "--states", "3", "--conflict-states", "2", "--attribution-examples", "1",
-        "--online-episodes", "0", "--tests", "early,hint", "--out", str(tmp_path / "diag"), cwd=work)
+    proc = run("diagnose", "--policy", f"hf:{tiny_sft}", "--env", "CoTDiag-ALFWorld-v0", "--split", "valid_unseen",
+               "--data-episodes", "1", "--states", "3", "--conflict-states", "2", "--attribution-examples", "1",
+               "--online-episodes", "0", "--tests", "early,hint", "--out", str(tmp_path / "diag"), cwd=work)
     report = json.loads((tmp_path / "diag" / "report.json").read_text())
     assert report["data"]["n_states"] > 0
     assert report["checkpoints"][-1]["offline"]["offline/cot_quality"]["n"] == 3
+    # piped (#19 item 15): the status line and each stage's lines are printed, none wrapped at 80 columns
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("building held-out expert states: 1 expert episodes of CoTDiag-ALFWorld-v0")
+    for stage in ("offline", "faithfulness", "conflicting", "attribution"):
+        assert any(ln.startswith(f"  · {stage}: ") and ln.endswith("· done") for ln in lines), stage
+    assert any(ln.startswith("report: ") and ln.rstrip().endswith(".png") for ln in lines)

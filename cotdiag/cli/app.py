@@ -6,6 +6,7 @@ import logging
 from enum import Enum
 
 import typer
+from rich.console import Console
 
 
 class Mode(str, Enum):
@@ -32,6 +33,13 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+
+
+def make_console() -> Console:
+    """The commands' console: the terminal's, or, when output is piped or logged, one 200 columns
+    wide that never wraps a line (tables keep whole headers, progress lines stay one line each)."""
+    c = Console()
+    return c if c.is_terminal else Console(width=200, soft_wrap=True)
 
 
 #: Libraries whose DEBUG lines drown the log with -v (matplotlib's font scan alone prints hundreds).

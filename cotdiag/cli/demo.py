@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
+from cotdiag.cli.app import make_console
 from cotdiag.rollout.factory import DecodedEnvFactory
 
-console = Console()
+console = make_console()
 ENV_ID = "CoTDiag-ALFWorld-v0"
 EVAL_SPLITS = ("valid_seen", "valid_unseen")
 

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
 import cotdiag  # noqa: F401  (registers envs)
-from cotdiag.cli.app import app
+from cotdiag.cli.app import app, make_console
 
-console = Console()
+console = make_console()
 logger = logging.getLogger(__name__)
 
 
@@ -54,7 +53,10 @@ def _states(env: str, split: str | None, data: Path | None, episodes: int, seed:
         meta = load_data_meta(data)
         rows = [dict(r) for r in ds]
         return (conversation_states(rows) if "messages" in ds.column_names else rows), {"source": str(data), "meta": meta}
-    with console.status(f"building held-out expert states: {episodes} expert episodes of {env} ({split})"):
+    msg = f"building held-out expert states: {episodes} expert episodes of {env} ({split})"
+    if not console.is_terminal:
+        console.print(msg)  # a status spinner prints nothing when piped
+    with console.status(msg):
         ds = build_dataset(env, split, episodes=episodes, seed=seed,
                            protocol=protocol if protocol is not None and protocol.conversation else None)
     meta = {"config": data_config_dict(DataConfig()), "protocol": protocol.to_dict() if protocol else None}

@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.agents.registry import make_policy
-from cotdiag.cli.app import Backend, Mode, app
+from cotdiag.cli.app import Backend, Mode, app, make_console
 from cotdiag.rollout import evaluate as run_evaluate
 
-console = Console()
+console = make_console()
 #: Policy kinds that produce free text and so need the decoding wrapper (``--mode``).
 LLM_POLICY_KINDS: tuple[str, ...] = ("hf", "openai")
 
@@ -83,7 +82,7 @@ def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs
             summary = run_evaluate(
                 env_id, policy, out, progress=lambda done, total: bar.update(task, completed=done), **kwargs
             )
-    (console if console.is_terminal else Console(width=200)).print(summary_table(summary))  # piped: no wrapping
+    console.print(summary_table(summary))
     console.print(f"episodes: {out / 'episodes.jsonl'}  summary: {out / 'summary.json'}")
     return summary
 

@@ -9,14 +9,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cotdiag.cli.app import Backend, app
+from cotdiag.cli.app import Backend, app, make_console
 
-console = Console()
+console = make_console()
 
 
 def _out() -> Console:
     """The console for tables: the terminal's, or a wide one when piped (no wrapped headers in logs)."""
-    return console if console.is_terminal else Console(width=200)
+    return console
 leaderboard_app = typer.Typer(help="Compare policies on a pinned suite.", no_args_is_help=True)
 app.add_typer(leaderboard_app, name="leaderboard")
 

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import cotdiag  # noqa: F401  (registers envs)
-from cotdiag.cli.app import app
+from cotdiag.cli.app import app, make_console
 from cotdiag.error import InvalidConfigError
 
-console = Console()
+console = make_console()
 train_app = typer.Typer(help="Train baselines: SFT (reduced action supervision), GRPO, SB3 PPO.",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
