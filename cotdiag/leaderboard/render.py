@@ -8,7 +8,8 @@ column                           definition
 ``prompt success (%)``           episodes won in prompt mode / episodes, x100
 ``CoT success (%)``              the same in CoT mode
 ``prompt success 95% CI``       Wilson 95% interval of the prompt success, in percent
-                                 (:func:`cotdiag.stats.wilson_interval`)
+                                 (:func:`cotdiag.stats.wilson_interval`), with its n (episodes);
+                                 every interval cell ends with the n it rests on
 ``CoT success 95% CI``          the same for CoT success
 ``CoT advantage (pp)``           CoT success - prompt success, in percentage points
                                  (docs/concepts.md, online CoT advantage; arXiv 2606.26935)
@@ -19,6 +20,7 @@ column                           definition
                                  same state (``info["stats/revised"]`` summed, reported by
                                  policies that decode both modes) / CoT steps; ``—`` when not
                                  reported
+``revision rate n (CoT steps)``  the CoT steps that revision rate divides by
 ``CoT reliance (AOC)``           early-answering area over the curve of the faithfulness battery
                                  (Lanham et al. 2023; docs/faithfulness.md): 0 = the action never
                                  depends on the CoT. Not measured by the leaderboard's episodes: read
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -50,6 +53,8 @@ import jinja2
 from cotdiag.error import RunNotFoundError
 from cotdiag.leaderboard.store import ResultStore
 from cotdiag.stats import newcombe_difference_interval, wilson_interval
+
+logger = logging.getLogger(__name__)
 
 #: (key, column title, format) of the table, in order.
 COLUMNS: list[tuple[str, str, str]] = [
@@ -65,6 +70,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("cot_advantage_pp", "CoT advantage (pp)", "+.1f"),
     ("cot_advantage_ci95_pp", "CoT advantage 95% CI (pp)", "s"),
     ("revision_rate_pct", "revision rate (%)", ".1f"),
+    ("revision_steps", "revision rate n (CoT steps)", "d"),
     ("cot_reliance_aoc", "CoT reliance (AOC)", ".3f"),
     ("cot_reliance_ci95", "CoT reliance 95% CI", "s"),
     ("invalid_format_pct", "invalid format (% steps)", ".1f"),
@@ -79,9 +85,10 @@ def _pct(num: float | None, den: float) -> float | None:
     return None if num is None or not den else 100.0 * num / den
 
 
-def _ci_text(lo: float, hi: float, signed: bool = False) -> str:
+def _ci_text(lo: float, hi: float, n: str, signed: bool = False) -> str:
+    """``"[12.0, 40.1] n=30"``: the interval in percent (points) and the count it rests on."""
     f = "+.1f" if signed else ".1f"
-    return f"[{format(100 * lo, f)}, {format(100 * hi, f)}]"
+    return f"[{format(100 * lo, f)}, {format(100 * hi, f)}] n={n}"
 
 
 def versions_text(versions: dict[str, Any]) -> str:
@@ -111,11 +118,38 @@ def load_reliance(out_dir: str | Path) -> dict[tuple[str, str, str], dict[str, A
             rep = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        recs = [(c.get("faithfulness") or {}).get("early/aoc") for c in rep.get("checkpoints", [])]
-        recs = [r for r in recs if isinstance(r, dict) and r.get("n")]
-        if recs:
-            out[(path.parent.name, str(rep.get("env_id")), str(rep.get("split")))] = recs[-1]
+        rec = load_reliance_from(rep)
+        if rec:
+            out[(path.parent.name, str(rep.get("env_id")), str(rep.get("split")))] = rec
     return out
+
+
+def reliance_notes(out_dir: str | Path, rows: list[dict[str, Any]]) -> list[str]:
+    """One note per diagnose report under ``out_dir/diagnose/`` that feeds no row: unreadable, without
+    an early-answering AOC, or for a (policy, env, split) the leaderboard did not play."""
+    keys = {(r["policy"], r["env_id"], r["split"]) for r in rows}
+    notes = []
+    for path in sorted(Path(out_dir, DIAGNOSE_DIR).glob("*/report.json")):
+        rel = path.relative_to(out_dir)
+        try:
+            rep = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            notes.append(f"diagnose report {rel} ignored: unreadable ({type(e).__name__})")
+            continue
+        key = (path.parent.name, str(rep.get("env_id")), str(rep.get("split")))
+        if not load_reliance_from(rep):
+            notes.append(f"diagnose report {rel} ignored: no early-answering AOC (run diagnose with --tests early)")
+        elif key not in keys:
+            notes.append(f"diagnose report {rel} ignored: policy {key[0]!r} on {key[1]} {key[2]} matches no row "
+                         "(the folder must be named as the policy and the report made on the row's env and split)")
+    return notes
+
+
+def load_reliance_from(rep: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``early/aoc`` record of the last checkpoint of a diagnose report that has one, else ``None``."""
+    recs = [(c.get("faithfulness") or {}).get("early/aoc") for c in rep.get("checkpoints", [])]
+    recs = [r for r in recs if isinstance(r, dict) and r.get("n")]
+    return recs[-1] if recs else None
 
 
 def _reliance_cells(rec: dict[str, Any] | None) -> tuple[float | None, str | None]:
@@ -149,12 +183,14 @@ def leaderboard_rows(cells: list[dict[str, Any]],
             "policy": policy, "env_id": env_id, "split": split, "domain": domain,
             "episodes": sum(x["episodes"] for x in all_cells),
             "prompt_success_pct": ps, "cot_success_pct": cs,
-            "prompt_success_ci95": _ci_text(*wilson_interval(p["successes"], p["episodes"])) if p else None,
-            "cot_success_ci95": _ci_text(*wilson_interval(c["successes"], c["episodes"])) if c else None,
+            "prompt_success_ci95": _ci_text(*wilson_interval(p["successes"], p["episodes"]), str(p["episodes"])) if p else None,
+            "cot_success_ci95": _ci_text(*wilson_interval(c["successes"], c["episodes"]), str(c["episodes"])) if c else None,
             "cot_advantage_pp": cs - ps if ps is not None and cs is not None else None,
             "cot_advantage_ci95_pp": _ci_text(*newcombe_difference_interval(
-                p["successes"], p["episodes"], c["successes"], c["episodes"]), signed=True) if p and c else None,
+                p["successes"], p["episodes"], c["successes"], c["episodes"]), f"{p['episodes']}+{c['episodes']}",
+                signed=True) if p and c else None,
             "revision_rate_pct": _pct(c["revised"], c["steps"]) if c else None,
+            "revision_steps": c["steps"] if c and c["revised"] is not None else None,
             "cot_reliance_aoc": aoc, "cot_reliance_ci95": aoc_ci,
             "invalid_format_pct": _pct(sum(x["format_errors"] for x in all_cells), steps),
             "tokens_per_step": sum(tokens) / steps if tokens and steps else None,
@@ -293,6 +329,9 @@ def render(out_dir: str | Path) -> dict[str, Path]:
         st = json.loads(status.read_text())
         notes = [f"{c['policy']} / {c['env_id']} {c['split']} / {c['mode']}: {c['status']} ({c['reason']})"
                  for c in st.get("cells", []) if c["status"] != "done"]
+    ignored = reliance_notes(out, rows)
+    for n in ignored:
+        logger.warning("%s", n)
     paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
     plot = out / "cot_advantage.png"
     has_plot = plot_cot_advantage(rows, plot)
@@ -302,6 +341,9 @@ def render(out_dir: str | Path) -> dict[str, Path]:
           + to_markdown(policy_summary(rows), SUMMARY_COLUMNS))
     if notes:
         md += "\nNot run:\n\n" + "".join(f"- {n}\n" for n in notes)
+    if ignored:
+        md += "\nDiagnose reports not shown:\n\n" + "".join(f"- {n}\n" for n in ignored)
+    notes = notes + ignored
     if has_plot:
         md += "\n![CoT advantage per policy](cot_advantage.png)\n"
     paths["markdown"].write_text(md)

@@ -24,13 +24,15 @@ def _board(tmp_path):
     (tmp_path / "diagnose" / "alpha" / "report.json").write_text(json.dumps(rep))
     (tmp_path / "diagnose" / "broken").mkdir(parents=True)
     (tmp_path / "diagnose" / "broken" / "report.json").write_text("{not json")
+    (tmp_path / "diagnose" / "beta").mkdir(parents=True)  # beta diagnosed on another split: no row to feed
+    (tmp_path / "diagnose" / "beta" / "report.json").write_text(json.dumps({**rep, "split": "other"}))
     return tmp_path
 
 
 def test_reliance_column_from_diagnose_reports(tmp_path):
     board = _board(tmp_path)
     rel = load_reliance(board)
-    assert rel == {("alpha", "E-v0", "s"): {"value": 0.625, "n": 8, "ci95": [0.5, 0.75]}}  # last checkpoint
+    assert rel[("alpha", "E-v0", "s")] == {"value": 0.625, "n": 8, "ci95": [0.5, 0.75]}  # last checkpoint
     with ResultStore(board / "leaderboard.sqlite") as st:
         rows = {r["policy"]: r for r in leaderboard_rows(st.cells(), rel)}
         assert rows["alpha"]["cot_reliance_aoc"] == 0.625
@@ -40,6 +42,9 @@ def test_reliance_column_from_diagnose_reports(tmp_path):
     paths = render(board)
     md = paths["markdown"].read_text()
     assert "CoT reliance (AOC)" in md and "| 0.625 | [0.500, 0.750] n=8 |" in md
+    # reports that feed no row are named, not dropped silently (#19 item 18)
+    assert "- diagnose report diagnose/broken/report.json ignored: unreadable (JSONDecodeError)" in md
+    assert "- diagnose report diagnose/beta/report.json ignored: policy 'beta' on E-v0 other matches no row" in md
     html = paths["html"].read_text()
     assert "CoT reliance (AOC)" in html and 'data-value="0.625"' in html
     assert [k for k, _, _ in COLUMNS].index("cot_reliance_aoc") + 1 == [k for k, _, _ in COLUMNS].index("cot_reliance_ci95")

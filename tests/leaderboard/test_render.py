@@ -117,9 +117,9 @@ def test_rows_carry_intervals_suite_and_readable_versions(board):
         rows = leaderboard_rows(st.cells())
     gamma = next(r for r in rows if r["policy"] == "gamma" and r["split"] == "seen")
     lo, hi = wilson_interval(4, 4)
-    assert gamma["cot_success_ci95"] == f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+    assert gamma["cot_success_ci95"] == f"[{100 * lo:.1f}, {100 * hi:.1f}] n=4"  # every interval shows its n
     lo, hi = newcombe_difference_interval(0, 4, 4, 4)
-    assert gamma["cot_advantage_ci95_pp"] == f"[{100 * lo:+.1f}, {100 * hi:+.1f}]" and lo > 0
+    assert gamma["cot_advantage_ci95_pp"] == f"[{100 * lo:+.1f}, {100 * hi:+.1f}] n=4+4" and lo > 0
     assert gamma["versions"] == "v 1" and gamma["suite"]
     md = render(board)["markdown"].read_text()
     assert "CoT advantage 95% CI (pp)" in md and gamma["cot_advantage_ci95_pp"] in md

@@ -68,3 +68,17 @@ def test_env_versions_names_the_simulators():
     v = env_versions()
     assert {"alfworld", "scienceworld", "bfcl-eval", "cotdiag"} <= set(v)
     assert v["cotdiag"] is not None
+
+
+def test_revision_rate_shows_the_steps_it_divides_by(tmp_path):
+    write_run(tmp_path / "p", 2)
+    write_run(tmp_path / "c", 2)
+    lines = [json.loads(ln) for ln in (tmp_path / "c" / "episodes.jsonl").read_text().splitlines()]
+    for rec in lines:
+        rec["step_stats"] = {"stats/revised": 1}
+    (tmp_path / "c" / "episodes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    with ResultStore(tmp_path / "db.sqlite") as st:
+        st.index_run(tmp_path / "p", cell("prompt", {"x": "1"}))
+        st.index_run(tmp_path / "c", cell("cot", {"x": "1"}))
+        (row,) = leaderboard_rows(st.cells())
+    assert row["revision_steps"] == 6 and abs(row["revision_rate_pct"] - 100 * 2 / 6) < 1e-9
