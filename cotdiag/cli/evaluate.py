@@ -178,7 +178,9 @@ def evaluate(
     )
     if summary.get("errors"):
         console.print(f"[red]error:[/red] {summary['errors']} of {summary['episodes']} episodes failed "
-                      f"(tracebacks in {out / 'episodes.jsonl'}, key 'error')")
+                      f"(tracebacks in {out / 'episodes.jsonl'}, key 'error'; -v prints them)")
+        for cls, n in summary.get("failure_classes", {}).items():
+            console.print(f"  {n} × {cls}", soft_wrap=True, markup=False)
         raise typer.Exit(1)
 
 

@@ -53,6 +53,18 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den else 0.0
 
 
+def failure_classes(records: list[dict[str, Any]]) -> dict[str, int]:
+    """``{class: episodes}`` of the failed episodes, most frequent first; the class of a failure is
+    the last line of its traceback (``"ConnectionError: ... refused"``), or ``"unknown error"``."""
+    counts: dict[str, int] = defaultdict(int)
+    for r in records:
+        err = r.get("error")
+        if err is not None:
+            lines = str(err).strip().splitlines()
+            counts[lines[-1].strip() if lines else "unknown error"] += 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate episode records.
 
@@ -64,7 +76,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     with the decoding wrapper's penalty, -0.1 by default, so an episode's return can be e.g.
     ``-0.30000000000000004`` after three format errors: the sum of float penalties),
     ``invalid_action_rate`` (steps flagged ``info["invalid_action"]``: the env rejected the action,
-    format errors included, / steps) and ``by_task_type`` (the same keys per task type).
+    format errors included, / steps), ``failure_classes`` (``{last traceback line: failed
+    episodes}``, most frequent first: one entry per kind of failure) and ``by_task_type`` (the same
+    keys per task type, without ``failure_classes``).
     """
 
     def agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,6 +99,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     for r in records:
         by_type[r.get("task_type", "")].append(r)
     out = agg(records)
+    out["failure_classes"] = failure_classes(records)
     out["by_task_type"] = {k: agg(v) for k, v in sorted(by_type.items())}
     return out
 

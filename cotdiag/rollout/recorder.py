@@ -38,6 +38,9 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+#: Failure classes (last traceback line) already reported in this process.
+_REPORTED: set[str] = set()
+
 #: Record keys whose values are timings (they differ between two runs of the same episode).
 TIMING_KEYS: tuple[str, ...] = ("wall_time_s", "policy_time_s")
 
@@ -80,9 +83,11 @@ class EpisodeRecorder:
     def fail(self, error: str) -> None:
         """End the episode as failed with ``error`` (a traceback text)."""
         self.error, self.done = error, True
-        last = error.strip().splitlines()[-1] if error.strip() else "unknown error"
-        logger.warning("episode on %s failed: %s (traceback in the run's episodes.jsonl, key 'error')",
-                       self.task_id, last)
+        last = error.strip().splitlines()[-1].strip() if error.strip() else "unknown error"
+        if last not in _REPORTED:  # one line per kind of failure; the rest are counted in the summary
+            _REPORTED.add(last)
+            logger.warning("episode on %s failed: %s (traceback in the run's episodes.jsonl, key 'error'; "
+                           "further failures of this kind are counted, not printed)", self.task_id, last)
         logger.debug("episode on %s failed:\n%s", self.task_id, error)
 
     def observe(self, info: dict[str, Any]) -> None:

@@ -144,19 +144,22 @@ def test_cli_failed_episodes_exit_non_zero(tmp_path):
             return super().act(observation, info)
 
     register_policy("broken", lambda arg, seed, **kw: Broken(seed=seed))
-    args = ["evaluate", "--env", ENV, "--split", "valid_seen", "--policy", "broken", "--episodes", "1",
+    args = ["evaluate", "--env", ENV, "--split", "valid_seen", "--policy", "broken", "--episodes", "3",
             "--max-steps", "2", "--out", str(tmp_path)]
     try:
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 1
-        assert "1 of 1 episodes failed" in res.output
-        assert json.loads((tmp_path / "summary.json").read_text())["errors"] == 1
+        assert "3 of 3 episodes failed" in res.output
+        assert "  3 × ConnectionError: endpoint down" in res.output.splitlines()  # one line per failure class
+        assert res.output.count("Traceback") == 0
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert summary["errors"] == 3 and summary["failure_classes"] == {"ConnectionError: endpoint down": 3}
         Broken.down = False  # the endpoint is back: the re-run retries the failed episode
         res = CliRunner().invoke(app, args)
     finally:
         POLICY_FACTORIES.pop("broken")
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "summary.json").read_text())["errors"] == 0
-    assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 1
-    old = json.loads((tmp_path / "episodes.errors.jsonl").read_text())
-    assert "endpoint down" in old["error"]
+    assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 3
+    old = [json.loads(ln) for ln in (tmp_path / "episodes.errors.jsonl").read_text().splitlines()]
+    assert len(old) == 3 and all("endpoint down" in r["error"] for r in old)
