@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from cotdiag.diagnostics.common import SPANS
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
+from cotdiag.response.protocol import span_token_mask
 
 if TYPE_CHECKING:
     import torch
@@ -65,8 +66,10 @@ def encode_example(
     """Tokenise ``prompt + <think>trace</think><action>action`` and label each token's span.
 
     The text is tokenised as one string (as in training and generation); a token belongs to the
-    span containing its first character (fast-tokenizer offsets). Action tokens are the tokens
-    starting at or after the first character of ``action``; the closing action tag is not part of
+    span containing its first character (fast-tokenizer offsets). Action tokens are those of the
+    protocol's span rule (:func:`cotdiag.response.protocol.span_token_mask`, the rule SFT labels and
+    episode-GRPO masks use): every token overlapping ``action``, so a token straddling
+    ``<action>go`` is measured as an action token, as it is trained as one. The closing action tag is not part of
     the sequence (nothing after the last action token affects the action rows). With
     ``max_prompt_tokens``, a longer prompt span keeps its last ``max_prompt_tokens`` tokens (the
     left truncation of :class:`cotdiag.agents.hf.HFPolicy`, so the model sees what it acts on).
@@ -89,11 +92,8 @@ def encode_example(
     # own), exactly as generation and SFT tokenize it.
     enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    span, act = [], []
-    for pos, (s, _e) in enumerate(offsets):
-        span.append(0 if s < b_cot else 1 if s < b_action else 2)
-        if s >= b_act_tokens:
-            act.append(pos)
+    span = [0 if s < b_cot else 1 if s < b_action else 2 for s, _e in offsets]
+    act = [pos for pos, m in enumerate(span_token_mask(offsets, b_act_tokens, len(text))) if m]
     n_prompt = span.count(0)
     if max_prompt_tokens is not None and n_prompt > max_prompt_tokens:
         drop = n_prompt - max_prompt_tokens

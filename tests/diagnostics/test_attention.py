@@ -100,3 +100,25 @@ def test_rows_path_refuses_full_tensors_and_unknown_paths():
         attribute(model, ex, attention_path="rows", return_tensors=True)
     with pytest.raises(InvalidConfigError):
         attribute(model, ex, attention_path="flash")
+
+
+def test_a_token_straddling_the_action_tag_is_an_action_token():
+    """The attention diagnostic measures the tokens SFT trains as action tokens (the protocol's span
+    rule, ``span_token_mask``): ``>go`` starts inside the tag but overlaps the action."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    from cotdiag.diagnostics.attention import encode_example
+    from cotdiag.response.protocol import span_token_mask
+
+    prompt, trace, action = "p ", "t", "go"
+    text = f"{prompt}<think>{trace}</think><action>{action}"
+    vocab = {c: i for i, c in enumerate(sorted(set(text)))}
+    vocab.update({">g": len(vocab), ">go": len(vocab) + 1})
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.BPE(vocab, [(">", "g"), (">g", "o")])))
+    enc = tok(text, return_offsets_mapping=True, add_special_tokens=False)
+    assert tok.convert_ids_to_tokens(enc["input_ids"])[-1] == ">go"
+    ex = encode_example(tok, prompt, trace, action)
+    start = len(text) - len(action)
+    assert ex.action_positions.tolist() == [i for i, m in enumerate(span_token_mask(enc["offset_mapping"], start, len(text))) if m]
+    assert ex.action_positions.tolist() == [len(enc["input_ids"]) - 1]
