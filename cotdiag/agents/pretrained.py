@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cotdiag.error import ConversionError, DependencyNotInstalled
+from cotdiag.response.protocol import DecodingProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,19 @@ def resolve_model(model: str | os.PathLike) -> str:
         spec = PRETRAINED[name]
         convert_gguf(gguf, out, provenance={"name": name, "license": spec.license, "source": spec.source})
     return str(out)
+
+
+def model_protocol(spec: str) -> DecodingProtocol | None:
+    """The decoding protocol saved with an ``hf:`` policy's model (``cotdiag_protocol.json`` of a
+    shipped agent or a training output/checkpoint folder), or ``None`` (another policy kind, a base
+    model, a hub id, or a folder without the file). Never downloads or converts anything."""
+    from cotdiag.response.protocol import load_protocol
+
+    kind, _, arg = spec.partition(":")
+    if kind != "hf" or not arg or arg in PRETRAINED:
+        return None
+    path = shipped_path(arg) if arg in SHIPPED else Path(arg)
+    return load_protocol(path) if path.is_dir() else None
 
 
 def load_causal_lm(path: str | os.PathLike, dtype: object = None) -> object:

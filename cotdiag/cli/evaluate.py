@@ -98,18 +98,15 @@ def policy_protocol(policy: str, history: str | None, history_window: int | None
     """
     import logging
 
-    from cotdiag.agents.pretrained import resolve_model
+    from cotdiag.agents.pretrained import model_protocol, resolve_model
     from cotdiag.error import InvalidConfigError
-    from cotdiag.response.protocol import DecodingProtocol, load_protocol
+    from cotdiag.response.protocol import DecodingProtocol
 
     kind, _, arg = policy.partition(":")
-    saved = None
-    if kind == "hf" and arg:
-        path = Path(resolve_model(arg))
-        saved = load_protocol(path) if path.is_dir() else None
-        if saved is None and path.is_dir():
-            logging.getLogger(__name__).warning("%s has no cotdiag_protocol.json: using the options' window "
-                                                "rendering (the behaviour before protocols)", arg)
+    saved = model_protocol(policy)
+    if saved is None and kind == "hf" and arg and Path(resolve_model(arg)).is_dir():
+        logging.getLogger(__name__).warning("%s has no cotdiag_protocol.json: using the options' window "
+                                            "rendering (the behaviour before protocols)", arg)
     if saved is None:
         if history == "conversation":
             return DecodingProtocol(history="conversation")

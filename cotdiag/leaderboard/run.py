@@ -76,6 +76,16 @@ def check_entry(entry: SuiteEntry) -> str | None:
     return None
 
 
+def cell_env_factory(entry: SuiteEntry, mode: str, spec: str) -> DecodedEnvFactory:
+    """The env factory of one leaderboard cell: the decoding protocol saved with an ``hf:`` policy's
+    model when it has one (the model input it was trained on), else the suite's default rendering
+    (the observation alone: no history)."""
+    from cotdiag.agents.pretrained import model_protocol
+
+    return DecodedEnvFactory(entry.env_id, mode, history_window=0, max_episode_steps=entry.max_steps,
+                             history_keep_first=False, protocol=model_protocol(spec))
+
+
 def run_leaderboard(
     suite: Suite,
     policies: Sequence[PolicyConfig],
@@ -136,8 +146,7 @@ def run_leaderboard(
                             entry.env_id, policy, run_dir, split=entry.split, episodes=entry.episodes,
                             seed=entry.seed, env_kwargs=dict(entry.env_kwargs),
                             max_episode_steps=entry.max_steps,
-                            make_env=DecodedEnvFactory(entry.env_id, mode, history_window=0, max_episode_steps=entry.max_steps,
-                                                       history_keep_first=False),
+                            make_env=cell_env_factory(entry, mode, pcfg.spec),
                             progress=(lambda d, t, label=label: progress(label, d, t)) if progress else None,
                             backend=backend, ray_address=ray_address, num_workers=num_workers,
                         )
