@@ -348,26 +348,6 @@ class EpisodeArgs:
     score_weight: float = field(default=0.0, metadata={"help": "Weight of the normalized score in the reward."})
 
 
-@dataclass(frozen=True)
-class ChatEnvFactory:
-    """``make_env()``: ``gym.make(env_id, split=...)`` in a :class:`~cotdiag.wrappers.DecodingModeWrapper` with
-    ``chat=True`` and the history renderer's defaults (picklable)."""
-
-    env_id: str
-    split: str | None
-    mode: str
-    max_episode_steps: int | None = None
-
-    def __call__(self) -> Any:
-        import gymnasium as gym
-
-        from cotdiag.wrappers.decoding import DecodingModeWrapper
-
-        kwargs = {} if self.split is None else {"split": self.split}
-        env = gym.make(self.env_id, max_episode_steps=self.max_episode_steps, **kwargs)
-        return DecodingModeWrapper(env, mode=self.mode, chat=True)
-
-
 def episode_dataset(make_env: Callable[[], Any], tokenizer: Any, episodes: int, seed: int) -> tuple[Any, dict]:
     """The prompts of an episode-GRPO run: one row per planned ``(task_id, seed)``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -57,9 +58,10 @@ def _states(env: str, split: str | None, data: Path | None, episodes: int, seed:
     if not console.is_terminal:
         console.print(msg)  # a status spinner prints nothing when piped
     with console.status(msg):
-        ds = build_dataset(env, split, episodes=episodes, seed=seed,
-                           protocol=protocol if protocol is not None and protocol.conversation else None)
-    meta = {"config": data_config_dict(DataConfig()), "protocol": protocol.to_dict() if protocol else None}
+        ds = build_dataset(env, split, episodes=episodes, seed=seed, protocol=protocol)
+    window = protocol is not None and not protocol.conversation
+    meta = {"config": data_config_dict(DataConfig.from_protocol(protocol) if window else DataConfig()),
+            "protocol": protocol.to_dict() if protocol else None}
     rows = [dict(r) for r in ds]
     states = conversation_states(rows) if "messages" in ds.column_names else rows
     return states, {"source": f"build_dataset(episodes={episodes}, seed={seed})", "meta": meta}
@@ -131,7 +133,7 @@ def diagnose(
     from cotdiag.diagnostics.plots import write_plots
     from cotdiag.diagnostics.report import build_report, write_report
     from cotdiag.diagnostics.sweep import list_checkpoints, sweep
-    from cotdiag.wrappers.decoding import DecodingModeWrapper
+    from cotdiag.rollout.factory import DecodedEnvFactory
 
     if policy is None and checkpoints is None:
         raise typer.BadParameter("expected --policy hf:PATH and/or --checkpoints DIR")
@@ -167,12 +169,13 @@ def diagnose(
     from cotdiag.baselines.data import DataConfig
 
     dcfg = DataConfig.from_meta(data_info["meta"].get("config"))
+    factory = DecodedEnvFactory(  # online episodes see what the held-out states show: the model's protocol
+        env, None, history_window=dcfg.history_window, max_episode_steps=online_max_steps,
+        history_keep_first=dcfg.history_keep_first, show_admissible=dcfg.show_admissible,
+        history_max_chars=dcfg.history_max_chars, protocol=saved)
 
     def make_env(mode: str) -> gym.Env:
-        inner = gym.make(env, split=split, max_episode_steps=online_max_steps)
-        if saved is not None and saved.conversation:
-            return DecodingModeWrapper(inner, mode=mode, protocol=saved)
-        return DecodingModeWrapper(inner, mode=mode, history=dcfg.history, show_admissible=dcfg.show_admissible)
+        return dataclasses.replace(factory, mode=mode)(split=split)
 
     def load(path: Path) -> HFPolicy:
         return HFPolicy(str(path), seed=seed, max_new_tokens=max_new_tokens, batch_size=batch_size, device=device,

@@ -24,12 +24,15 @@ class DecodedEnvFactory:
         history_window: past steps shown in the prompt (``None``: all; ``0``: none).
         max_episode_steps: step limit (``None``: the registration's).
         history_keep_first: always show the episode's first observation.
+        show_admissible: list the admissible actions in the prompt.
+        history_max_chars: character budget of the history (``None``: none).
         protocol: a :class:`~cotdiag.response.protocol.DecodingProtocol`; when set it replaces
-            ``history_window`` and ``history_keep_first`` (e.g. the one saved with a checkpoint).
+            ``history_window``, ``history_keep_first``, ``show_admissible`` and ``history_max_chars``
+            (e.g. the one saved with a checkpoint).
 
     Example:
         >>> DecodedEnvFactory("CoTDiag-ALFWorld-v0", "cot", history_window=2)
-        DecodedEnvFactory(env_id='CoTDiag-ALFWorld-v0', mode='cot', history_window=2, max_episode_steps=None, history_keep_first=True, protocol=None)
+        DecodedEnvFactory(env_id='CoTDiag-ALFWorld-v0', mode='cot', history_window=2, max_episode_steps=None, history_keep_first=True, show_admissible=False, history_max_chars=None, protocol=None)
     """
 
     env_id: str
@@ -37,6 +40,8 @@ class DecodedEnvFactory:
     history_window: int | None = 3
     max_episode_steps: int | None = None
     history_keep_first: bool = True
+    show_admissible: bool = False
+    history_max_chars: int | None = None
     protocol: DecodingProtocol | None = None
 
     def __call__(self, **kwargs: Any) -> gym.Env:
@@ -49,5 +54,6 @@ class DecodedEnvFactory:
             return env
         if self.protocol is not None:
             return DecodingModeWrapper(env, mode=self.mode, protocol=self.protocol)
-        history = HistoryConfig(window=self.history_window, keep_first=self.history_keep_first)
-        return DecodingModeWrapper(env, mode=self.mode, history=history)
+        history = HistoryConfig(window=self.history_window, keep_first=self.history_keep_first,
+                                max_chars=self.history_max_chars)
+        return DecodingModeWrapper(env, mode=self.mode, history=history, show_admissible=self.show_admissible)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from cotdiag.baselines.episodes import ChatEnvFactory, EpisodeRollout, episode_dataset
+from cotdiag.baselines.episodes import EpisodeRollout, episode_dataset
 from cotdiag.baselines.grpo import action_token_mask
+from cotdiag.response.protocol import DecodingProtocol
+from cotdiag.rollout.factory import DecodedEnvFactory
 from cotdiag.testing import make_scripted
 from cotdiag.wrappers.decoding import DecodingModeWrapper
 
@@ -81,7 +84,9 @@ def test_two_grpo_steps_on_alfworld_from_an_sft_checkpoint(tmp_path, sft_micro):
     )
     args = EpisodeArgs(rollout="episode", env_id="CoTDiag-ALFWorld-v0", split="valid_seen", episodes=2,
                        max_turns=2, max_turn_tokens=12, max_episode_tokens=600)
-    res = train_episode_grpo(str(sft_micro), cfg, args, make_env=ChatEnvFactory(args.env_id, args.split, "cot", 10))
+    make_env = functools.partial(DecodedEnvFactory(args.env_id, "cot", max_episode_steps=10, protocol=DecodingProtocol()),
+                                 split=args.split)  # the one factory of every run (#20)
+    res = train_episode_grpo(str(sft_micro), cfg, args, make_env=make_env)
     assert res["steps"] == 2 and len(res["episodes"]) >= 4
     logged = [h for h in res["log_history"] if "episode/success" in h]
     assert logged and all("rollout/tokens_per_s" in h and "loss" in h for h in logged)

@@ -32,7 +32,7 @@ def test_diagnose_cli_rerun_resumes_and_states_bound_every_stage(run_dir, tmp_pa
     out = tmp_path / "out"
     cmd = ["diagnose", "--policy", f"hf:{run_dir / 'checkpoint-10'}", "--env", "CoTDiag-ALFWorld-v0",
            "--data", str(data), "--out", str(out), "--states", "3", "--fractions", "0,1", "--sources", "swap",
-           "--max-new-tokens", "8", "--device", "cpu"]
+           "--online-episodes", "1", "--online-max-steps", "2", "--max-new-tokens", "8", "--device", "cpu"]
     first = CliRunner().invoke(app, cmd)
     assert first.exit_code == 0, first.output
     rep = json.loads((out / "report.json").read_text())
@@ -40,9 +40,10 @@ def test_diagnose_cli_rerun_resumes_and_states_bound_every_stage(run_dir, tmp_pa
     assert "offline: 12 model calls planned" in first.output  # 3 states x 2 modes x (decode + score)
     again = CliRunner().invoke(app, cmd)
     assert again.exit_code == 0, again.output
-    assert again.output.count("resumed from") == 3  # offline, conflicting, attribution
+    assert again.output.count("resumed from") == 4  # offline, conflicting, attribution, online
+    assert rep["checkpoints"][0]["online"]["online/cot/mean_steps"]["n"] == 1  # played through DecodedEnvFactory
     rep2 = json.loads((out / "report.json").read_text())
-    assert [c.pop("resumed") for c in rep2["checkpoints"]] == [["offline", "conflicting", "attribution"]]
+    assert [c.pop("resumed") for c in rep2["checkpoints"]] == [["offline", "conflicting", "attribution", "online"]]
     assert [c.pop("resumed") for c in rep["checkpoints"]] == [[]]
     assert rep2["checkpoints"] == rep["checkpoints"]
     other = CliRunner().invoke(app, [*cmd[:-4], "--max-new-tokens", "9", "--device", "cpu"])
