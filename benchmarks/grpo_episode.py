@@ -7,9 +7,15 @@ env's texts) after a short SFT on expert data (``--sft-steps``). Then ``--steps`
 whole episodes (``cotdiag.baselines.grpo.train_episode_grpo``: ``G`` episodes per task and seed,
 episode reward = success - 0.1 per format error), with action masking ``k`` = 0 and 0.3.
 
+Training plays tasks ``task/0``-``task/2`` only (SFT and GRPO); every evaluation plays the same
+``--eval-episodes`` episodes of the held-out tasks ``task/3``-``task/14`` (the scripted tasks differ
+only in the task id the observation names, so "held-out" tests that the policy did not memorise
+its training prompts, not transfer to new dynamics).
+
 Measured, side by side in one run: the episode success rate and mean reward of the sampled policy
-(temperature 0.7, as in training) on ``--eval-episodes`` episodes before and after GRPO, with Wilson
-95% intervals; rollout tokens/s and env steps/s during training (means over steps). A GPU run of
+(temperature 0.7, as in training) on the held-out episodes before and after GRPO, with Wilson 95%
+intervals; the k = 0.3 minus k = 0 success difference with Newcombe's 95% interval (unpaired, so
+conservative); rollout tokens/s and env steps/s during training (means over steps). A GPU run of
 SmolLM2 on ALFWorld (the issue's >= 50-step study) needs a device and is not part of this script.
 
 Usage: ``python benchmarks/grpo_episode.py [--steps 30] [--sft-steps 60]``; writes
@@ -33,11 +39,19 @@ RESULTS = Path(__file__).parent / "results" / "grpo_episode.json"
 TEMPERATURE = 0.7
 
 
-def chat_env():
+TRAIN_TASKS = ("task/0", "task/1", "task/2")
+HELD_OUT_TASKS = tuple(f"task/{i}" for i in range(3, 15))
+
+
+def chat_env(tasks: tuple[str, ...] = TRAIN_TASKS):
     from cotdiag.testing import make_scripted
     from cotdiag.wrappers.decoding import DecodingModeWrapper
 
-    return DecodingModeWrapper(make_scripted(max_episode_steps=6), mode="cot", chat=True)
+    return DecodingModeWrapper(make_scripted(max_episode_steps=6, task_ids=tasks), mode="cot", chat=True)
+
+
+def held_out_env():
+    return chat_env(HELD_OUT_TASKS)
 
 
 def sft_micro(work: Path, steps: int) -> Path:
@@ -49,7 +63,7 @@ def sft_micro(work: Path, steps: int) -> Path:
     from cotdiag.testing import make_scripted
 
     ds = build_dataset("scripted", episodes=3, traces=lambda s: f"The task needs me to {s['action']} next.",
-                       make_env=lambda **kw: make_scripted(**kw))
+                       make_env=lambda **kw: make_scripted(task_ids=TRAIN_TASKS, **kw))
     texts = []
     for ex in ds:
         texts += [ex["prompt"], ex["prompt_for_prompt_mode"], DEFAULT_FORMAT.cot_response(ex["trace"], ex["action"])]
@@ -62,15 +76,16 @@ def sft_micro(work: Path, steps: int) -> Path:
 
 
 def sampled_success(model_dir: Path, episodes: int, seed: int) -> dict:
-    """Success rate and mean reward of the sampled policy (``TEMPERATURE``) on whole episodes."""
+    """Success rate and mean reward of the sampled policy (``TEMPERATURE``) on whole episodes of the
+    held-out tasks (the same ``episodes`` (task, seed) pairs for every model at the same ``seed``)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from cotdiag.baselines.episodes import EpisodeReward, EpisodeRollout, episode_dataset
     from cotdiag.stats import wilson_interval
 
     tok = AutoTokenizer.from_pretrained(model_dir)
-    data, specs = episode_dataset(chat_env, tok, episodes=3, seed=seed)
-    rollout = EpisodeRollout(specs, chat_env, max_turns=6, max_turn_tokens=24, max_episode_tokens=600, seed=seed)
+    data, specs = episode_dataset(held_out_env, tok, episodes=len(HELD_OUT_TASKS), seed=seed)
+    rollout = EpisodeRollout(specs, held_out_env, max_turns=6, max_turn_tokens=24, max_episode_tokens=600, seed=seed)
     trainer = SimpleNamespace(processing_class=tok, model=AutoModelForCausalLM.from_pretrained(model_dir),
                               args=SimpleNamespace(temperature=TEMPERATURE, top_p=1.0, top_k=0))
     torch.manual_seed(seed)
@@ -79,7 +94,8 @@ def sampled_success(model_dir: Path, episodes: int, seed: int) -> dict:
     rewards = EpisodeReward()(prompts, [], episode_success=out["episode_success"],
                               episode_score=out["episode_score"], format_errors=out["format_errors"])
     wins = int(sum(out["episode_success"]))
-    return {"episodes": episodes, "success_rate": wins / episodes, "success_rate_ci95": list(wilson_interval(wins, episodes)),
+    return {"episodes": episodes, "successes": wins, "tasks": sorted({specs[p][0] for p in prompts}),
+            "success_rate": wins / episodes, "success_rate_ci95": list(wilson_interval(wins, episodes)),
             "mean_reward": sum(rewards) / episodes, "mean_turns": sum(out["turns"]) / episodes}
 
 
@@ -120,6 +136,13 @@ def main() -> None:
     for k in (0.0, 0.3):
         train = grpo(sft, work / f"grpo_k{k:g}", k, args.steps, args.lr)
         runs[f"k={k:g}"] = {"train": train, "after": sampled_success(work / f"grpo_k{k:g}", args.eval_episodes, seed=1)}
+    from cotdiag.stats import newcombe_difference_interval
+
+    a0, a3 = runs["k=0"]["after"], runs["k=0.3"]["after"]
+    diff = {"value": a3["success_rate"] - a0["success_rate"],
+            "ci95_newcombe": list(newcombe_difference_interval(a0["successes"], a0["episodes"], a3["successes"], a3["episodes"]))}
+    diff["finding"] = "no: the interval contains 0" if diff["ci95_newcombe"][0] <= 0 <= diff["ci95_newcombe"][1] else (
+        "yes at 95%: the interval excludes 0")
     import transformers
     import trl
 
@@ -129,7 +152,8 @@ def main() -> None:
         "what": "whole-episode GRPO on the scripted 3-step env, micro model after SFT; sampled policy",
         "temperature": TEMPERATURE, "beta": 0.0, "learning_rate": args.lr,
         "sft_steps": args.sft_steps, "grpo_steps": args.steps, "group_size": 4, "batch": 8,
-        "before": before, "runs": runs,
+        "train_tasks": list(TRAIN_TASKS), "eval_tasks": list(HELD_OUT_TASKS),
+        "before": before, "runs": runs, "k0.3_minus_k0_success": diff,
         "not_measured": "SmolLM2 on ALFWorld for >= 50 GRPO steps (needs a GPU; none was lent to this session)",
         "versions": {"cotdiag": cotdiag.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
                      "trl": trl.__version__, "python": platform.python_version()},

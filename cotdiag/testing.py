@@ -144,21 +144,27 @@ ADMISSIBLE = ["look", "inventory", "open box", "take key from box", "unlock door
 
 
 class ScriptedTextEnv(TextEnv):
-    """Three tasks that all need ``SOLUTION`` in order; any other admissible action is a no-op.
+    """Tasks (three by default) that all need ``SOLUTION`` in order; any other admissible action is a no-op.
 
-    Observations state the progress (so the state is observable). ``expert_action`` is the next
-    solution action; ``admissible_actions`` is ``ADMISSIBLE``; actions
-    outside it are invalid (``Nothing happens.``).
+    Observations state the progress (so the state is observable) and name the task id, the only
+    thing that differs between tasks. ``expert_action`` is the next solution action;
+    ``admissible_actions`` is ``ADMISSIBLE``; actions outside it are invalid (``Nothing happens.``).
+
+    Args:
+        split: ``"test"``.
+        task_ids: the tasks (default ``task/0``, ``task/1``, ``task/2``), e.g. ``task/3`` ... to
+            hold tasks out of training.
     """
 
     splits = ("test",)
 
-    def __init__(self, split: str = "test", **kwargs) -> None:
+    def __init__(self, split: str = "test", task_ids: tuple[str, ...] | list[str] | None = None, **kwargs) -> None:
+        self._task_list = list(task_ids) if task_ids is not None else ["task/0", "task/1", "task/2"]
         super().__init__(split, **kwargs)
         self._progress = 0
 
     def _list_tasks(self) -> list[str]:
-        return ["task/0", "task/1", "task/2"]
+        return list(self._task_list)
 
     def _reset_task(self, task_id: str) -> tuple[TaskSpec, Transition]:
         self._progress = 0

@@ -96,6 +96,11 @@ class TextEnv(gym.Env[str, str], abc.ABC):
     splits: tuple[str, ...] = ()
     #: How agents' action strings are normalized for this env (see :mod:`cotdiag.envs.actions`).
     action_normalization: ActionNormalization = DEFAULT_NORMALIZATION
+    #: ``"module:Name"`` of this env's templated reasoning source (a ``TraceSource`` class or object,
+    #: see :mod:`cotdiag.traces`): the rationales of its SFT data and the conflicting traces of the
+    #: diagnostics. Imported only when traces are built; ``None`` gives generic traces (with one
+    #: warning). docs/adding_an_env.md shows how to write one.
+    reasoning_templates: str | None = None
 
     def __init__(
         self,

@@ -10,8 +10,8 @@ admissible list (BFCL).
 Shipped sources:
 
 * :class:`TemplateTraceSource`: templated rationales per environment family (ALFWorld, ScienceWorld,
-  BFCL, and a generic one), chosen by the env id (:data:`TEMPLATES`, extend with
-  :func:`register_templates`). The dataset builder uses the same templates to write CoT for expert
+  BFCL, and a generic one), each declared by its env class (``TextEnv.reasoning_templates =
+  "module:Name"``) and found by :func:`templates_for`; :func:`register_templates` overrides it. The dataset builder uses the same templates to write CoT for expert
   actions, so they reason from the goal and the state rather than restate the action.
 * :class:`SwapTraceSource`: real traces written for other states, looked up by their action.
 * any user callable (for example an LLM prompted to argue for ``action``).
@@ -39,6 +39,7 @@ from cotdiag.traces.templates import (
     GenericTraces,
     ScienceWorldTraces,
     register_templates,
+    templates_for,
 )
 
 __all__ = [
@@ -54,5 +55,6 @@ __all__ = [
     "TraceSource",
     "candidate_actions",
     "register_templates",
+    "templates_for",
     "truncate",
 ]

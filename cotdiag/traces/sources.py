@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from cotdiag.traces.context import TraceContext, TraceSource
-from cotdiag.traces.templates import TEMPLATES, GenericTraces
+from cotdiag.traces.templates import GenericTraces, templates_for
 
 
 class TemplateTraceSource:
-    """The templated source of one env: :data:`TEMPLATES` ``[env_id]``, falling back to generic.
+    """The templated source of one env (:func:`~cotdiag.traces.templates.templates_for`: registered,
+    else declared by the env class), falling back to generic traces where it proposes none.
 
     Args:
         env_id: the registered id (``env.spec.id``); ``None`` uses :class:`GenericTraces`.
@@ -21,7 +22,7 @@ class TemplateTraceSource:
 
     def __init__(self, env_id: str | None = None) -> None:
         self.env_id = env_id
-        self.family: TraceSource = TEMPLATES.get(env_id or "", GenericTraces())
+        self.family: TraceSource = templates_for(env_id)
         self._generic = GenericTraces()
 
     def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:

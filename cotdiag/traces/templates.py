@@ -8,6 +8,7 @@ templates. :data:`TEMPLATES` maps env ids to families; :func:`register_templates
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from cotdiag.traces.context import TraceContext, TraceSource
+
+logger = logging.getLogger(__name__)
 
 
 def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
@@ -252,14 +255,55 @@ class GenericTraces:
         ])
 
 
-#: Template sources by env id (an env not listed uses :class:`GenericTraces`).
-TEMPLATES: dict[str, TraceSource] = {
-    "CoTDiag-ALFWorld-v0": ALFWorldTraces(),
-    "CoTDiag-ScienceWorld-v0": ScienceWorldTraces(),
-    "CoTDiag-BFCL-v0": BFCLTraces(),
-}
+#: Template sources set by :func:`register_templates`, by env id; they take precedence over the
+#: source an env class declares (``TextEnv.reasoning_templates``).
+TEMPLATES: dict[str, TraceSource] = {}
+
+_WARNED: set[str] = set()
 
 
 def register_templates(env_id: str, source: TraceSource) -> None:
-    """Use ``source`` as the templated trace source of ``env_id``."""
+    """Use ``source`` as the templated trace source of ``env_id`` (overrides the env's declaration)."""
     TEMPLATES[env_id] = source
+
+
+def templates_for(env_id: str | None) -> TraceSource:
+    """The templated trace source of ``env_id``.
+
+    In order: a source given to :func:`register_templates`; the one the env class declares in
+    ``reasoning_templates`` (``"module:Name"`` of a ``TraceSource`` class, instantiated with no
+    argument, or object); else :class:`GenericTraces`, with one warning per env id naming the
+    attribute to set.
+
+    Raises:
+        ImportError, AttributeError: the declared ``"module:Name"`` cannot be loaded.
+    """
+    if not env_id:
+        return GenericTraces()
+    if env_id in TEMPLATES:
+        return TEMPLATES[env_id]
+    declared = _declared(env_id)
+    if declared:
+        from gymnasium.envs.registration import load_env_creator
+
+        obj = load_env_creator(declared)
+        return obj() if isinstance(obj, type) else obj
+    if env_id not in _WARNED:
+        _WARNED.add(env_id)
+        logger.warning("%s declares no reasoning templates: its SFT traces and conflicting traces are generic "
+                       "(set reasoning_templates = 'module:Name' on the env class, or call "
+                       "cotdiag.traces.register_templates(%r, source); docs/adding_an_env.md)", env_id, env_id)
+    return GenericTraces()
+
+
+def _declared(env_id: str) -> str | None:
+    """The env class's ``reasoning_templates`` (``None`` for an unregistered id or a factory entry point)."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    try:
+        entry = gym.spec(env_id).entry_point
+        creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    except (gym.error.Error, ImportError, AttributeError):
+        return None
+    return getattr(creator, "reasoning_templates", None)

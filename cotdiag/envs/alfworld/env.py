@@ -84,6 +84,7 @@ class ALFWorldEnv(TextEnv):
     """
 
     splits = tuple(SPLITS)
+    reasoning_templates = "cotdiag.traces.templates:ALFWorldTraces"
 
     def __init__(
         self,

@@ -117,6 +117,7 @@ class BFCLEnv(TextEnv):
     """
 
     splits = tuple(SPLITS)
+    reasoning_templates = "cotdiag.traces.templates:BFCLTraces"
     #: Strip only: string arguments keep their whitespace (``echo(content='a  b\n c')``).
     action_normalization = ActionNormalization(collapse_whitespace=False)
 

@@ -162,6 +162,7 @@ class ScienceWorldEnv(TextEnv):
     """
 
     splits = tuple(SPLITS)
+    reasoning_templates = "cotdiag.traces.templates:ScienceWorldTraces"
 
     def __init__(
         self,
