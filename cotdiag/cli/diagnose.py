@@ -130,8 +130,8 @@ def diagnose(
     import gymnasium as gym
 
     from cotdiag.agents.hf import HFPolicy
-    from cotdiag.diagnostics.plots import write_plots
-    from cotdiag.diagnostics.report import build_report, write_report
+    from cotdiag.diagnostics.outputs import write_plots, write_report
+    from cotdiag.diagnostics.report import build_report
     from cotdiag.diagnostics.sweep import list_checkpoints, sweep
     from cotdiag.rollout.factory import DecodedEnvFactory
 

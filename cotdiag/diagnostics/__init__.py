@@ -13,8 +13,13 @@ module                      what it measures
 ``attention``               attention mass of the action rows on the prompt vs the CoT span
 ``gradient``                value-path (α·δ) and input-embedding gradient mass per span
 ``attribution``             the one forward + backward pass feeding attention and gradient
-``sweep``                   all of the above on a model, and on each checkpoint of a run
-``report`` / ``plots``      ``report.json``, ``report.md`` and PNG plots
+``diagnostic``              what one diagnostic is (``Diagnostic``, ``StageInputs``, ``LeaderboardColumn``)
+``builtin`` / ``registry``  the shipped diagnostics as entries; the registry every consumer iterates
+                            (docs/adding_a_diagnostic.md)
+``sweep``                   every registered diagnostic on a model, and on each checkpoint of a run
+``stages``                  per-stage progress (counts, ETA) and results on disk (resume)
+``report`` / ``plots``      the report dict, number formatting, the shipped sections and plots
+``outputs``                 ``report.json``, ``report.md`` and the PNGs of a run
 ==========================  ==================================================================
 
 ``cotdiag diagnose`` (:mod:`cotdiag.cli.diagnose`) runs the whole protocol. Nothing heavy is

@@ -24,6 +24,7 @@ attention and input-embedding analyses, without the value-path gradient.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cotdiag.diagnostics.attention import EncodedExample, attention_shares
@@ -264,3 +265,38 @@ def summarize_attribution(results: list[dict[str, Any]], *, seed: int = 0) -> di
         s: sum(r["span_lengths"][s] for r in results) / len(results) for s in SPANS
     }
     return out
+
+
+def attribution_summary(
+    model: Any,
+    tokenizer: Any,
+    states: Sequence[Mapping[str, Any]],
+    *,
+    top_k_percent: float = 10.0,
+    seed: int = 0,
+    use_chat_template: bool | None = None,
+    max_prompt_tokens: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Attention and gradient mass over ``states`` (teacher-forced on the expert trace and action).
+
+    Each state becomes ``build_model_text(tokenizer, prompt) + <think>trace</think><action>action``
+    (the exact model input of ``HFPolicy`` in CoT mode, see :func:`cotdiag.response.build_model_text`),
+    analysed by :func:`cotdiag.diagnostics.attribution.attribute`; results are averaged by
+    :func:`cotdiag.diagnostics.attribution.summarize_attribution`. ``max_prompt_tokens``: the
+    policy's prompt truncation (see :func:`cotdiag.diagnostics.attention.encode_example`).
+    ``progress(1)`` is called after each example.
+    """
+    from cotdiag.diagnostics.attention import encode_example
+    from cotdiag.response.prompt import build_model_text
+
+    results = []
+    for s in states:
+        if not s.get("trace") or not s.get("action"):
+            continue
+        text = build_model_text(tokenizer, s["prompt"], "", use_chat_template=use_chat_template)
+        ex = encode_example(tokenizer, text, s["trace"], s["action"], max_prompt_tokens=max_prompt_tokens)
+        results.append(attribute(model, ex, top_k_percent=top_k_percent))
+        if progress:
+            progress(1)
+    return summarize_attribution(results, seed=seed)

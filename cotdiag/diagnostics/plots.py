@@ -1,8 +1,8 @@
 """PNG plots of a diagnose report (matplotlib, Agg backend).
 
 Each function takes the report dict of :func:`cotdiag.diagnostics.report.build_report`, writes one
-PNG and returns its path, or ``None`` when the report lacks the data. :func:`write_plots` writes
-all of them.
+PNG and returns its path, or ``None`` when the report lacks the data. :func:`cotdiag.diagnostics.outputs.write_plots`
+writes those of every registered diagnostic.
 """
 
 from __future__ import annotations
@@ -252,26 +252,3 @@ def plot_faithfulness(report: dict[str, Any], path: Path) -> Path | None:
     for ax in (a1, a2):
         ax.grid(alpha=0.3)
     return _finish(fig, path)
-
-
-PLOTS = {
-    "quality_over_checkpoints.png": plot_quality,
-    "advantage_consistency.png": plot_advantage_consistency,
-    "revision_vs_truncation.png": plot_revision,
-    "prompt_share_per_layer.png": plot_layers,
-    "faithfulness.png": plot_faithfulness,
-}
-
-
-def write_plots(report: dict[str, Any], out_dir: str | Path) -> list[str]:
-    """Write every plot the report has data for; returns their file names (relative to ``out_dir``)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, fn in PLOTS.items():
-        try:
-            if fn(report, out / name) is not None:
-                written.append(name)
-        except Exception:  # a plot never costs the run its numbers
-            logger.exception("plot %s failed", name)
-    return written

@@ -3,12 +3,13 @@
 ``report.json`` holds the run's metadata (model, env, split, seed, config, package versions) and,
 per checkpoint in training order, every summary of :func:`cotdiag.diagnostics.sweep.diagnose_policy`
 (each number a record ``{"value", "n", "ci95"}``). Per-item records go to
-``records/<checkpoint>.json`` next to it. ``report.md`` shows the same numbers as tables.
+``records/<checkpoint>.json`` next to it. ``report.md`` shows the same numbers as tables: the
+shipped diagnostics' sections are here (:func:`offline_md`, ...), the file is assembled by
+:mod:`cotdiag.diagnostics.outputs`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import time
@@ -43,19 +44,8 @@ def build_report(meta: dict[str, Any], checkpoints: Sequence[dict[str, Any]]) ->
     }
 
 
-def write_report(report: dict[str, Any], checkpoints: Sequence[dict[str, Any]], out_dir: str | Path) -> Path:
-    """Write ``report.json``, ``report.md`` and ``records/<name>.json``; returns ``out_dir``."""
-    out = Path(out_dir)
-    (out / "records").mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
-    for c in checkpoints:
-        if c.get("records"):
-            (out / "records" / f"{c['name']}.json").write_text(json.dumps(c["records"], default=_json_default) + "\n")
-    (out / "report.md").write_text(render_markdown(report))
-    return out
-
-
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """``json.dumps``'s ``default``: arrays and tensors as lists, anything else as its ``str``."""
     if hasattr(o, "tolist"):
         return o.tolist()
     return str(o)
@@ -87,7 +77,6 @@ def display_path(text: Any) -> str:
         'checkpoints of …/study/sft_k0'
     """
     import re
-    from pathlib import Path
 
     cwd = Path.cwd()
 
@@ -123,7 +112,7 @@ FAITHFULNESS_TABLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
-def _faithfulness_md(cks: Sequence[dict[str, Any]]) -> list[str]:
+def faithfulness_md(cks: Sequence[dict[str, Any]]) -> list[str]:
     """The faithfulness battery's Markdown section (empty when no checkpoint ran it)."""
     cks = [c for c in cks if c.get("faithfulness")]
     if not cks:
@@ -145,60 +134,53 @@ def _faithfulness_md(cks: Sequence[dict[str, Any]]) -> list[str]:
     return parts
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """``report.md``: metadata, then offline, faithfulness, conflicting, attribution and online tables."""
-    cks = report["checkpoints"]
-    v = report.get("versions", {})
-    data = report.get("data", {})
-    cfg = report.get("config", {})
-    parts = [
-        "# CoTDiag diagnose report\n",
-        f"- model: `{display_path(report.get('model'))}`"
-        + (f", checkpoints: `{display_path(report['checkpoints_dir'])}`" if report.get("checkpoints_dir") else ""),
-        f"- env: `{report.get('env_id')}`, split: `{report.get('split')}`, seed: {report.get('seed')}",
-        f"- held-out states available: {data.get('n_states')} ({display_path(data.get('source'))}); used (at most): "
-        f"offline {cfg.get('offline_states', '?')}, conflicting {cfg.get('conflict_states', '?')}, "
-        f"attribution {cfg.get('attribution_examples', '?')}; online episodes per mode: {cfg.get('online_episodes', '?')}; "
-        f"faithfulness tests: {', '.join(cfg.get('faithfulness_tests') or []) or 'none'}",
-        "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
-        f"- created: {report.get('created')}\n",
-        "Numbers: value [95% CI] n=items. Definitions: docs/concepts.md (arXiv 2606.26935); docstrings of "
-        "`cotdiag.diagnostics`.\n",
-        "## Offline (held-out expert states)\n",
-    ]
+def offline_md(cks: Sequence[dict[str, Any]]) -> list[str]:
+    """The offline section of ``report.md``."""
     keys = [("prompt quality", "offline/prompt_quality"), ("CoT quality", "offline/cot_quality"),
             ("CoT advantage", "offline/cot_advantage"), ("consistency", "offline/consistency"),
             ("log p(a*) prompt", "offline/logp_expert_prompt_nats"), ("log p(a*) CoT", "offline/logp_expert_cot_nats")]
+    return ["## Offline (held-out expert states)\n", _table(["checkpoint"] + [k for k, _ in keys], [
+        [c["name"]] + [fmt_num(c.get("offline", {}).get(key), 2 if "logp" in key else 3) for _, key in keys] for c in cks])]
+
+
+def conflicting_md(cks: Sequence[dict[str, Any]]) -> list[str]:
+    """The conflicting-trace section of ``report.md`` (empty when no checkpoint ran it)."""
+    if not any(c.get("conflicting") for c in cks):
+        return []
+    parts = ["\n## Conflicting traces (revision = output is a2, anchored = output is a1)\n"]
+    for src in sorted({s for c in cks for s in (c.get("conflicting") or {})}):
+        parts.append(f"\nSource `{src}`\n\n")
+        rows = [[c["name"], f, fmt_num(r["revision_rate"]), fmt_num(r["anchored_rate"]), fmt_num(r["other_rate"])]
+                for c in cks for f, r in ((c.get("conflicting") or {}).get(src) or {}).items()]
+        parts.append(_table(["checkpoint", "fraction kept", "revision rate", "anchored rate", "other"], rows))
+    return parts
+
+
+def attribution_md(cks: Sequence[dict[str, Any]]) -> list[str]:
+    """The attention and gradient mass section of ``report.md`` (empty when no checkpoint ran it)."""
+    if not any(c.get("attribution") for c in cks):
+        return []
+    parts = ["\n## Attention and gradient mass (prompt share; action-only loss)\n"]
+    keys = [("attention", "attention/prompt_share"), ("attention, no sink", "attention_no_sink/prompt_share"),
+            ("top-K% in prompt", "attention/topk_prompt_share"), ("grad α·δ", "gradient/value_path_prompt_share"),
+            ("grad α·δ, no sink", "gradient_no_sink/value_path_prompt_share"),
+            ("grad embedding", "gradient/embedding_prompt_share"), ("attention CoT", "attention/cot_share")]
     parts.append(_table(["checkpoint"] + [k for k, _ in keys],
-                        [[c["name"]] + [fmt_num(c.get("offline", {}).get(key), 2 if "logp" in key else 3) for _, key in keys] for c in cks]))
-    parts += _faithfulness_md(cks)
-    if any(c.get("conflicting") for c in cks):
-        parts.append("\n## Conflicting traces (revision = output is a2, anchored = output is a1)\n")
-        for src in sorted({s for c in cks for s in (c.get("conflicting") or {})}):
-            parts.append(f"\nSource `{src}`\n\n")
-            rows = [[c["name"], f, fmt_num(r["revision_rate"]), fmt_num(r["anchored_rate"]), fmt_num(r["other_rate"])]
-                    for c in cks for f, r in ((c.get("conflicting") or {}).get(src) or {}).items()]
-            parts.append(_table(["checkpoint", "fraction kept", "revision rate", "anchored rate", "other"], rows))
-    if any(c.get("attribution") for c in cks):
-        parts.append("\n## Attention and gradient mass (prompt share; action-only loss)\n")
-        keys = [("attention", "attention/prompt_share"), ("attention, no sink", "attention_no_sink/prompt_share"),
-                ("top-K% in prompt", "attention/topk_prompt_share"), ("grad α·δ", "gradient/value_path_prompt_share"),
-                ("grad α·δ, no sink", "gradient_no_sink/value_path_prompt_share"),
-                ("grad embedding", "gradient/embedding_prompt_share"), ("attention CoT", "attention/cot_share")]
-        parts.append(_table(["checkpoint"] + [k for k, _ in keys],
-                            [[c["name"]] + [fmt_num((c.get("attribution") or {}).get(key)) for _, key in keys] for c in cks]))
-        tok = [(c["name"], (c.get("attribution") or {}).get("attribution/mean_tokens")) for c in cks]
-        if tok and tok[0][1]:
-            parts.append("\nMean tokens per span: " + ", ".join(f"{k} {v:.0f}" for k, v in tok[0][1].items()) + "\n")
-    if any(c.get("online") for c in cks):
-        parts.append("\n## Online (same task ids and seeds in both modes)\n")
-        keys = [("prompt success", "online/prompt/success_rate"), ("CoT success", "online/cot/success_rate"),
-                ("CoT advantage (success)", "online/cot_advantage_success"), ("prompt score", "online/prompt/mean_score"),
-                ("CoT score", "online/cot/mean_score"), ("CoT advantage (score)", "online/cot_advantage_score"),
-                ("prompt steps", "online/prompt/mean_steps"), ("CoT steps", "online/cot/mean_steps")]
-        parts.append(_table(["checkpoint"] + [k for k, _ in keys],
-                            [[c["name"]] + [fmt_num((c.get("online") or {}).get(key)) for _, key in keys] for c in cks]))
-    plots = report.get("plots") or []
-    if plots:
-        parts.append("\n## Plots\n\n" + "\n".join(f"![{Path(p).stem}]({p})" for p in plots) + "\n")
-    return "\n".join(parts) + "\n"
+                        [[c["name"]] + [fmt_num((c.get("attribution") or {}).get(key)) for _, key in keys] for c in cks]))
+    tok = [(c["name"], (c.get("attribution") or {}).get("attribution/mean_tokens")) for c in cks]
+    if tok and tok[0][1]:
+        parts.append("\nMean tokens per span: " + ", ".join(f"{k} {v:.0f}" for k, v in tok[0][1].items()) + "\n")
+    return parts
+
+
+def online_md(cks: Sequence[dict[str, Any]]) -> list[str]:
+    """The online section of ``report.md`` (empty when no checkpoint ran it)."""
+    if not any(c.get("online") for c in cks):
+        return []
+    keys = [("prompt success", "online/prompt/success_rate"), ("CoT success", "online/cot/success_rate"),
+            ("CoT advantage (success)", "online/cot_advantage_success"), ("prompt score", "online/prompt/mean_score"),
+            ("CoT score", "online/cot/mean_score"), ("CoT advantage (score)", "online/cot_advantage_score"),
+            ("prompt steps", "online/prompt/mean_steps"), ("CoT steps", "online/cot/mean_steps")]
+    return ["\n## Online (same task ids and seeds in both modes)\n", _table(
+        ["checkpoint"] + [k for k, _ in keys],
+        [[c["name"]] + [fmt_num((c.get("online") or {}).get(key)) for _, key in keys] for c in cks])]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cotdiag.diagnostics.backend import Backend
+from cotdiag.diagnostics.report import json_default
 from cotdiag.error import ResultsMismatchError
 
 logger = logging.getLogger(__name__)
@@ -85,15 +86,9 @@ class StageStore:
         p = self.path(model, stage)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, default=_json_default) + "\n")
+        tmp.write_text(json.dumps(payload, default=json_default) + "\n")
         os.replace(tmp, p)
         return p
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    return str(o)
 
 
 class StageProgress:

@@ -90,8 +90,10 @@ def diagnose_policy(
     progress: Callable[[str], None] | None = None,
     store: StageStore | None = None,
     model_name: str = "model",
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """All diagnostics for one policy, stage by stage.
+    """Every registered diagnostic (:func:`cotdiag.diagnostics.registry.registered`) on one policy,
+    one stage each, in registry order.
 
     Args:
         policy: an ``HFPolicy``-like object: ``act_batch`` honouring ``info["prefill"]``,
@@ -108,117 +110,45 @@ def diagnose_policy(
         store: where each finished stage is written and, on a rerun, read back instead of run
             (see :class:`~cotdiag.diagnostics.stages.StageStore`); ``None`` keeps nothing.
         model_name: this policy's key in ``store``.
+        options: options by diagnostic name, replacing that diagnostic's default ``options``.
 
     Returns:
-        ``{"offline": {...}, "faithfulness": {...}, "conflicting": {...}, "attribution": {...}, "online": {...},
-        "timing_s": {...}, "records": {...}, "resumed": [stage, ...]}``: summaries of number records
-        (see each module), the per-item records, and the stages read back from ``store``.
+        ``{<diagnostic name>: summary, ..., "timing_s": {...}, "records": {...}, "resumed": [stage, ...]}``:
+        summaries of number records (see each module), the per-item records, and the stages read
+        back from ``store``.
     """
-    from cotdiag.diagnostics import conflicting, faithfulness, offline, online
-    from cotdiag.response import DECODING_MODES
+    from cotdiag.diagnostics.registry import StageInputs, registered
 
     say = progress or (lambda _s: None)
     backend = policy_backend(policy)
     res: dict[str, Any] = {"records": {}, "timing_s": {}, "resumed": []}
-
-    def stage(name: str, planned: int | None, run: Callable[[StageProgress], tuple[Any, Any]]) -> Any:
-        hit = store.get(model_name, name) if store is not None else None
+    inp = StageInputs(policy=policy, backend=backend, states=list(states), config=config, env_id=env_id,
+                      normalize=normalize, make_env=make_env, online_task_ids=online_task_ids)
+    for d in registered():
+        inp.options = (options or {}).get(d.name, d.options)
+        inp.backend = backend
+        if not d.enabled(inp):
+            continue
+        hit = store.get(model_name, d.name) if store is not None else None
         if hit is None:
-            prog = StageProgress(name, planned, say)
-            say(f"{name}: " + (f"{planned} model calls planned" if planned else "started"))
-            summary, records = run(prog)
+            planned = d.planned(inp)
+            prog = StageProgress(d.name, planned, say)
+            say(f"{d.name}: " + (f"{planned} model calls planned" if planned else "started"))
+            inp.backend, inp.tick = prog.wrap(backend), prog.add
+            summary, records = d.run(inp)
             hit = {"summary": summary, "records": records, "timing_s": time.perf_counter() - prog.t0}
             if store is not None:
-                store.put(model_name, name, hit)
+                store.put(model_name, d.name, hit)
             say(prog.line() + " · done")
         else:
-            res["resumed"].append(name)
-            say(f"{name}: resumed from {store.path(model_name, name)}")  # type: ignore[union-attr]
-        res[name], res["timing_s"][name] = hit["summary"], hit["timing_s"]
+            res["resumed"].append(d.name)
+            say(f"{d.name}: resumed from {store.path(model_name, d.name)}")  # type: ignore[union-attr]
+        res[d.name], res["timing_s"][d.name] = hit["summary"], hit["timing_s"]
         if hit["records"] is not None:
-            res["records"][name] = hit["records"]
-        return hit["records"]
-
-    n_needed = max(config.offline_states, config.conflict_states)
-    sts = list(states)[:n_needed]
-    logp = config.with_logprobs and backend.score is not None
-
-    def run_off(prog: StageProgress) -> tuple[Any, Any]:
-        recs = offline.run_offline(prog.wrap(backend), sts, normalize=normalize, with_logprobs=logp)
-        return offline.summarize_offline(recs[: config.offline_states], seed=config.seed), recs
-
-    recs = stage("offline", len(sts) * (4 if logp else 2), run_off)
-    res["records"]["offline"] = off = recs[: config.offline_states]
-    if config.faithfulness_tests and off:
-        stage("faithfulness", None, lambda prog: faithfulness.run_faithfulness(
-            prog.wrap(backend), sts[: len(off)], off, config.faithfulness_tests, fractions=config.fractions,
-            env_id=env_id, normalize=normalize, seed=config.seed))
-    if config.conflict_states and config.sources:
-        cst = sts[: config.conflict_states]
-
-        def run_conf(prog: StageProgress) -> tuple[Any, Any]:
-            srcs: dict[str, conflicting.TraceSource] = {}
-            if "swap" in config.sources:
-                srcs["swap"] = conflicting.swap_source(list(states), normalize)
-            if "templated" in config.sources:
-                srcs["templated"] = conflicting.templated_source(env_id, normalize)
-            crecs = conflicting.run_conflicting(
-                prog.wrap(backend), cst, srcs, fractions=config.fractions,
-                prompt_acts=[r["prompt_action"] for r in recs[: len(cst)]], normalize=normalize, seed=config.seed)
-            return conflicting.summarize_conflicting(crecs), crecs
-
-        stage("conflicting", len(cst) * len(config.sources) * len(config.fractions), run_conf)
-    if config.attribution_examples and getattr(policy, "model", None) is not None:
-        ex = list(states)[: config.attribution_examples]
-        stage("attribution", len(ex), lambda prog: (attribution_summary(
-            policy.model, policy.tokenizer, ex, top_k_percent=config.top_k_percent, seed=config.seed,
-            use_chat_template=getattr(policy, "use_chat_template", None),
-            max_prompt_tokens=getattr(policy, "max_prompt_tokens", None), progress=prog.add), None))
-    if config.online_episodes and make_env is not None:
-
-        def run_onl(prog: StageProgress) -> tuple[Any, Any]:
-            orecs = online.run_online(make_env, policy, episodes=config.online_episodes, seed=config.seed,
-                                      task_ids=online_task_ids, progress=lambda _d, _t: prog.add(1))
-            return online.summarize_online(orecs, seed=config.seed), orecs
-
-        stage("online", config.online_episodes * len(DECODING_MODES), run_onl)
+            res["records"][d.name] = inp.records[d.name] = hit["records"]
+    if "offline" in res["records"]:  # the report keeps the offline metrics' own states
+        res["records"]["offline"] = res["records"]["offline"][: config.offline_states]
     return res
-
-
-def attribution_summary(
-    model: Any,
-    tokenizer: Any,
-    states: Sequence[Mapping[str, Any]],
-    *,
-    top_k_percent: float = 10.0,
-    seed: int = 0,
-    use_chat_template: bool | None = None,
-    max_prompt_tokens: int | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """Attention and gradient mass over ``states`` (teacher-forced on the expert trace and action).
-
-    Each state becomes ``build_model_text(tokenizer, prompt) + <think>trace</think><action>action``
-    (the exact model input of ``HFPolicy`` in CoT mode, see :func:`cotdiag.response.build_model_text`),
-    analysed by :func:`cotdiag.diagnostics.attribution.attribute`; results are averaged by
-    :func:`cotdiag.diagnostics.attribution.summarize_attribution`. ``max_prompt_tokens``: the
-    policy's prompt truncation (see :func:`cotdiag.diagnostics.attention.encode_example`).
-    ``progress(1)`` is called after each example.
-    """
-    from cotdiag.diagnostics.attention import encode_example
-    from cotdiag.diagnostics.attribution import attribute, summarize_attribution
-    from cotdiag.response.prompt import build_model_text
-
-    results = []
-    for s in states:
-        if not s.get("trace") or not s.get("action"):
-            continue
-        text = build_model_text(tokenizer, s["prompt"], "", use_chat_template=use_chat_template)
-        ex = encode_example(tokenizer, text, s["trace"], s["action"], max_prompt_tokens=max_prompt_tokens)
-        results.append(attribute(model, ex, top_k_percent=top_k_percent))
-        if progress:
-            progress(1)
-    return summarize_attribution(results, seed=seed)
 
 
 def sweep(

@@ -26,7 +26,10 @@ column                           definition
                                  depends on the CoT. Not measured by the leaderboard's episodes: read
                                  from ``DIR/diagnose/<policy>/report.json`` (a ``cotdiag diagnose
                                  --tests early`` report of that policy on the row's env and split,
-                                 last checkpoint); ``—`` when there is none
+                                 last checkpoint); ``—`` when there is none. It is the column the
+                                 ``faithfulness`` diagnostic offers; every registered diagnostic's
+                                 ``columns`` are added here the same way
+                                 (:mod:`cotdiag.diagnostics.registry`)
 ``CoT reliance 95% CI``          its bootstrap 95% interval over states, same source
 ``invalid format (% steps)``     steps whose response did not parse (``parse_status != "ok"``),
                                  both modes
@@ -71,8 +74,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("cot_advantage_ci95_pp", "CoT advantage 95% CI (pp)", "s"),
     ("revision_rate_pct", "revision rate (%)", ".1f"),
     ("revision_steps", "revision rate n (CoT steps)", "d"),
-    ("cot_reliance_aoc", "CoT reliance (AOC)", ".3f"),
-    ("cot_reliance_ci95", "CoT reliance 95% CI", "s"),
+    # the columns the registered diagnostics offer go here (table_columns)
     ("invalid_format_pct", "invalid format (% steps)", ".1f"),
     ("tokens_per_step", "tokens/step", ".1f"),
     ("latency_ms_per_step", "latency (ms/step)", ".2f"),
@@ -101,16 +103,34 @@ def versions_text(versions: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(versions.items()) if v)
 
 
-#: Where :func:`load_reliance` finds diagnose reports: ``DIR/diagnose/<policy>/report.json``.
+def diagnostic_columns() -> list[Any]:
+    """The leaderboard columns of the registered diagnostics
+    (:class:`cotdiag.diagnostics.registry.LeaderboardColumn`), with the diagnostic's name:
+    ``[(diagnostic name, column), ...]``."""
+    from cotdiag.diagnostics.registry import registered
+
+    return [(d.name, c) for d in registered() for c in d.columns]
+
+
+def table_columns() -> list[tuple[str, str, str]]:
+    """(key, title, format) of the table: :data:`COLUMNS` with the registered diagnostics' value and
+    interval columns after the revision rate."""
+    extra = [x for _, c in diagnostic_columns() for x in ((c.key, c.title, c.fmt), (c.ci_key, c.ci_title, "s"))]
+    at = [k for k, _, _ in COLUMNS].index("revision_steps") + 1
+    return COLUMNS[:at] + extra + COLUMNS[at:]
+
+
+#: Where :func:`load_diagnostics` finds diagnose reports: ``DIR/diagnose/<policy>/report.json``.
 DIAGNOSE_DIR = "diagnose"
 
 
-def load_reliance(out_dir: str | Path) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """CoT reliance records ``{(policy, env_id, split): {"value", "n", "ci95"}}`` from diagnose reports.
+def load_diagnostics(out_dir: str | Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Diagnostic cells ``{(policy, env_id, split): {row key: value or interval text}}`` from diagnose reports.
 
-    Each ``out_dir/diagnose/<policy>/report.json`` (written by ``cotdiag diagnose --tests early
-    --out ...``) gives the ``early/aoc`` record of its last checkpoint that has one, keyed by the
-    folder name and the report's ``env_id`` and ``split``. Unreadable reports are skipped.
+    Each ``out_dir/diagnose/<policy>/report.json`` (written by ``cotdiag diagnose --out ...``) gives,
+    for every column a registered diagnostic offers (:func:`diagnostic_columns`), the record of its
+    last checkpoint that has one, keyed by the folder name and the report's ``env_id`` and
+    ``split``. Unreadable reports are skipped (see :func:`report_notes`).
     """
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for path in sorted(Path(out_dir, DIAGNOSE_DIR).glob("*/report.json")):
@@ -118,16 +138,30 @@ def load_reliance(out_dir: str | Path) -> dict[tuple[str, str, str], dict[str, A
             rep = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        rec = load_reliance_from(rep)
-        if rec:
-            out[(path.parent.name, str(rep.get("env_id")), str(rep.get("split")))] = rec
+        cells = report_cells(rep)
+        if cells:
+            out[(path.parent.name, str(rep.get("env_id")), str(rep.get("split")))] = cells
     return out
 
 
-def reliance_notes(out_dir: str | Path, rows: list[dict[str, Any]]) -> list[str]:
-    """One note per diagnose report under ``out_dir/diagnose/`` that feeds no row: unreadable, without
-    an early-answering AOC, or for a (policy, env, split) the leaderboard did not play."""
+def report_cells(rep: dict[str, Any]) -> dict[str, Any]:
+    """The leaderboard cells one diagnose report offers: per registered column, the value and
+    ``"[lo, hi] n=N"`` interval of the last checkpoint whose record has ``n > 0``."""
+    cells: dict[str, Any] = {}
+    for name, col in diagnostic_columns():
+        recs = [(c.get(name) or {}).get(col.stat) for c in rep.get("checkpoints", [])]
+        recs = [r for r in recs if isinstance(r, dict) and r.get("n")]
+        value, ci = _record_cells(recs[-1] if recs else None)
+        if value is not None:
+            cells[col.key], cells[col.ci_key] = value, ci
+    return cells
+
+
+def report_notes(out_dir: str | Path, rows: list[dict[str, Any]]) -> list[str]:
+    """One note per diagnose report under ``out_dir/diagnose/`` that feeds no row: unreadable, with
+    no number a leaderboard column shows, or for a (policy, env, split) the leaderboard did not play."""
     keys = {(r["policy"], r["env_id"], r["split"]) for r in rows}
+    wanted = ", ".join(f"{n}/{c.stat}" for n, c in diagnostic_columns())
     notes = []
     for path in sorted(Path(out_dir, DIAGNOSE_DIR).glob("*/report.json")):
         rel = path.relative_to(out_dir)
@@ -137,22 +171,16 @@ def reliance_notes(out_dir: str | Path, rows: list[dict[str, Any]]) -> list[str]
             notes.append(f"diagnose report {rel} ignored: unreadable ({type(e).__name__})")
             continue
         key = (path.parent.name, str(rep.get("env_id")), str(rep.get("split")))
-        if not load_reliance_from(rep):
-            notes.append(f"diagnose report {rel} ignored: no early-answering AOC (run diagnose with --tests early)")
+        if not report_cells(rep):
+            notes.append(f"diagnose report {rel} ignored: none of the leaderboard's diagnostic numbers ({wanted}; "
+                         "e.g. run diagnose with --tests early for the CoT reliance)")
         elif key not in keys:
             notes.append(f"diagnose report {rel} ignored: policy {key[0]!r} on {key[1]} {key[2]} matches no row "
                          "(the folder must be named as the policy and the report made on the row's env and split)")
     return notes
 
 
-def load_reliance_from(rep: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``early/aoc`` record of the last checkpoint of a diagnose report that has one, else ``None``."""
-    recs = [(c.get("faithfulness") or {}).get("early/aoc") for c in rep.get("checkpoints", [])]
-    recs = [r for r in recs if isinstance(r, dict) and r.get("n")]
-    return recs[-1] if recs else None
-
-
-def _reliance_cells(rec: dict[str, Any] | None) -> tuple[float | None, str | None]:
+def _record_cells(rec: dict[str, Any] | None) -> tuple[float | None, str | None]:
     if not rec or rec.get("value") is None or math.isnan(rec["value"]):
         return None, None
     lo, hi = rec.get("ci95", [math.nan, math.nan])
@@ -160,11 +188,11 @@ def _reliance_cells(rec: dict[str, Any] | None) -> tuple[float | None, str | Non
 
 
 def leaderboard_rows(cells: list[dict[str, Any]],
-                     reliance: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                     diagnostics: dict[tuple[str, str, str], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Merge the per-mode cells of :meth:`ResultStore.cells` into table rows (see module docstring).
 
-    ``reliance``: optional CoT reliance records per ``(policy, env_id, split)`` (see
-    :func:`load_reliance`); rows without one show ``—``.
+    ``diagnostics``: optional diagnostic cells per ``(policy, env_id, split)`` (see
+    :func:`load_diagnostics`); a row without one shows ``—`` in those columns.
     """
     groups: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
     for c in cells:
@@ -178,7 +206,8 @@ def leaderboard_rows(cells: list[dict[str, Any]],
         ps = _pct(p["successes"], p["episodes"]) if p else None
         cs = _pct(c["successes"], c["episodes"]) if c else None
         versions = json.loads(all_cells[0]["versions"])
-        aoc, aoc_ci = _reliance_cells((reliance or {}).get((policy, env_id, split)))
+        diag = {k: None for _, c in diagnostic_columns() for k in (c.key, c.ci_key)}
+        diag.update((diagnostics or {}).get((policy, env_id, split), {}))
         rows.append({
             "policy": policy, "env_id": env_id, "split": split, "domain": domain,
             "episodes": sum(x["episodes"] for x in all_cells),
@@ -191,7 +220,7 @@ def leaderboard_rows(cells: list[dict[str, Any]],
                 signed=True) if p and c else None,
             "revision_rate_pct": _pct(c["revised"], c["steps"]) if c else None,
             "revision_steps": c["steps"] if c and c["revised"] is not None else None,
-            "cot_reliance_aoc": aoc, "cot_reliance_ci95": aoc_ci,
+            **diag,
             "invalid_format_pct": _pct(sum(x["format_errors"] for x in all_cells), steps),
             "tokens_per_step": sum(tokens) / steps if tokens and steps else None,
             "latency_ms_per_step": 1000.0 * sum(x["policy_time_s"] or 0.0 for x in all_cells) / steps if steps else None,
@@ -235,8 +264,9 @@ def _fmt(value: Any, fmt: str) -> str:
     return format(value, fmt) if fmt != "s" else str(value)
 
 
-def to_markdown(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]] = COLUMNS) -> str:
-    """A GitHub Markdown table of ``rows``."""
+def to_markdown(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]] | None = None) -> str:
+    """A GitHub Markdown table of ``rows`` (default columns: :func:`table_columns`)."""
+    columns = table_columns() if columns is None else columns
     lines = ["| " + " | ".join(t for _, t, _ in columns) + " |",
              "|" + "|".join("---" if f == "s" else "---:" for *_, f in columns) + "|"]
     for r in rows:
@@ -266,7 +296,7 @@ def to_html(rows: list[dict[str, Any]], *, title: str, plot: str | None, notes: 
     policy or env name is shown as text).
     """
     return _template().render(
-        rows=rows, summary=policy_summary(rows), columns=COLUMNS, summary_columns=SUMMARY_COLUMNS,
+        rows=rows, summary=policy_summary(rows), columns=table_columns(), summary_columns=SUMMARY_COLUMNS,
         title=title, plot=plot, notes=notes,
     )
 
@@ -322,14 +352,14 @@ def render(out_dir: str | Path) -> dict[str, Path]:
     if not db.exists():
         raise RunNotFoundError(f"no {DB_NAME} in {out} (run `cotdiag leaderboard run --out {out}` first)")
     with ResultStore(db) as store:
-        rows = leaderboard_rows(store.cells(), load_reliance(out))
+        rows = leaderboard_rows(store.cells(), load_diagnostics(out))
     notes = []
     status = out / "status.json"
     if status.exists():
         st = json.loads(status.read_text())
         notes = [f"{c['policy']} / {c['env_id']} {c['split']} / {c['mode']}: {c['status']} ({c['reason']})"
                  for c in st.get("cells", []) if c["status"] != "done"]
-    ignored = reliance_notes(out, rows)
+    ignored = report_notes(out, rows)
     for n in ignored:
         logger.warning("%s", n)
     paths = {"markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}

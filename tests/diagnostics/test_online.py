@@ -63,7 +63,8 @@ def test_empty_task_pool_is_a_config_error():
 
 
 def test_report_table_shows_success_score_and_advantage():
-    from cotdiag.diagnostics.report import build_report, render_markdown
+    from cotdiag.diagnostics.outputs import render_markdown
+    from cotdiag.diagnostics.report import build_report
 
     online = summarize_online(run_online(CoinEnv, Scripted(), episodes=8, seed=1))
     report = build_report({"model": "scripted", "env_id": "coin", "split": "s", "seed": 1},
@@ -75,7 +76,8 @@ def test_report_table_shows_success_score_and_advantage():
 
 
 def test_report_names_no_path_outside_the_repository():
-    from cotdiag.diagnostics.report import build_report, render_markdown
+    from cotdiag.diagnostics.outputs import render_markdown
+    from cotdiag.diagnostics.report import build_report
 
     meta = {"model": "checkpoints of /tmp/abc/study/sft_k0", "checkpoints_dir": "/tmp/abc/study/sft_k0",
             "env_id": "coin", "split": "s", "seed": 1, "data": {"n_states": 3, "source": "/tmp/abc/data_s"},

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from cotdiag.diagnostics.plots import write_plots
-from cotdiag.diagnostics.report import build_report, write_report
+from cotdiag.diagnostics.outputs import write_plots, write_report
+from cotdiag.diagnostics.report import build_report
 from cotdiag.diagnostics.sweep import DiagnoseConfig, list_checkpoints, sweep
 from cotdiag.response.prompt import render_prompt
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cotdiag.leaderboard.render import COLUMNS, leaderboard_rows, load_reliance, render
+from cotdiag.leaderboard.render import leaderboard_rows, load_diagnostics, render, table_columns
 from cotdiag.leaderboard.store import ResultStore
 from tests.leaderboard.test_store import cell, write_run
 
@@ -31,8 +31,8 @@ def _board(tmp_path):
 
 def test_reliance_column_from_diagnose_reports(tmp_path):
     board = _board(tmp_path)
-    rel = load_reliance(board)
-    assert rel[("alpha", "E-v0", "s")] == {"value": 0.625, "n": 8, "ci95": [0.5, 0.75]}  # last checkpoint
+    rel = load_diagnostics(board)
+    assert rel[("alpha", "E-v0", "s")] == {"cot_reliance_aoc": 0.625, "cot_reliance_ci95": "[0.500, 0.750] n=8"}  # last checkpoint
     with ResultStore(board / "leaderboard.sqlite") as st:
         rows = {r["policy"]: r for r in leaderboard_rows(st.cells(), rel)}
         assert rows["alpha"]["cot_reliance_aoc"] == 0.625
@@ -47,4 +47,5 @@ def test_reliance_column_from_diagnose_reports(tmp_path):
     assert "- diagnose report diagnose/beta/report.json ignored: policy 'beta' on E-v0 other matches no row" in md
     html = paths["html"].read_text()
     assert "CoT reliance (AOC)" in html and 'data-value="0.625"' in html
-    assert [k for k, _, _ in COLUMNS].index("cot_reliance_aoc") + 1 == [k for k, _, _ in COLUMNS].index("cot_reliance_ci95")
+    cols = [k for k, _, _ in table_columns()]
+    assert cols.index("cot_reliance_aoc") + 1 == cols.index("cot_reliance_ci95")

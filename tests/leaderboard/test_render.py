@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from cotdiag.leaderboard.render import COLUMNS, render
+from cotdiag.leaderboard.render import render, table_columns
 from cotdiag.leaderboard.store import ResultStore
 from tests.leaderboard.test_store import cell, write_run
 
@@ -95,17 +95,17 @@ def test_html_table_sorts_in_chromium(board, tmp_path):
     t = _Table()
     t.feed(dom)
     assert t.sort == ("cot_advantage_pp", "desc"), "the page's script did not run"
-    assert [h.strip() for h in t.head] == [title for _, title, _ in COLUMNS]
-    body = [r for r in t.rows if r and len(r) == len(COLUMNS)]
+    assert [h.strip() for h in t.head] == [title for _, title, _ in table_columns()]
+    body = [r for r in t.rows if r and len(r) == len(table_columns())]
     assert len(body) == 6
-    col = [title for _, title, _ in COLUMNS].index("CoT advantage (pp)")
+    col = [title for _, title, _ in table_columns()].index("CoT advantage (pp)")
     adv = [float(r[col]) for r in body]
     assert adv == sorted(adv, reverse=True) and adv[0] == 100.0  # gamma: 0/4 -> 4/4
     assert body[0][0] == "gamma" and body[-1][0] == "beta"
     # Ascending by policy name (a text column).
     t2 = _Table()
     t2.feed(dump_dom(f"{page.as_uri()}#sort=policy&dir=asc", tmp_path))
-    names = [r[0] for r in t2.rows if r and len(r) == len(COLUMNS)]
+    names = [r[0] for r in t2.rows if r and len(r) == len(table_columns())]
     assert names == sorted(names)
 
 

@@ -9,7 +9,13 @@ import numpy as np
 
 from cotdiag.envs import register_text_env
 from cotdiag.testing import ScriptedTextEnv
-from cotdiag.traces import ALFWorldTraces, GenericTraces, TemplateTraceSource, TraceContext, templates_for
+from cotdiag.traces import (
+    ALFWorldTraces,
+    GenericTraces,
+    TemplateTraceSource,
+    TraceContext,
+    templates_for,
+)
 
 
 class DoorTraces:
