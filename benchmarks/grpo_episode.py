@@ -141,8 +141,10 @@ def main() -> None:
     a0, a3 = runs["k=0"]["after"], runs["k=0.3"]["after"]
     diff = {"value": a3["success_rate"] - a0["success_rate"],
             "ci95_newcombe": list(newcombe_difference_interval(a0["successes"], a0["episodes"], a3["successes"], a3["episodes"]))}
-    diff["finding"] = "no: the interval contains 0" if diff["ci95_newcombe"][0] <= 0 <= diff["ci95_newcombe"][1] else (
-        "yes at 95%: the interval excludes 0")
+    diff["finding"] = ("the interval contains 0" if diff["ci95_newcombe"][0] <= 0 <= diff["ci95_newcombe"][1] else
+                       "the interval excludes 0") + (
+        "; one training run per arm: the interval covers the evaluation episodes, not the variance between "
+        "GRPO runs (seeds), so it is no finding about k")
     import transformers
     import trl
 
