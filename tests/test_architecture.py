@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cotdiag"
 #: ``""`` is the top-level ``cotdiag`` package: a façade that registers the envs, which anything may
 #: import and which may import any room.
 FLOORS: dict[str, int] = {
-    "error": 0, "stats": 0, "plugins": 0, "": 0,
+    "error": 0, "stats": 0, "plugins": 0, "versions": 0, "": 0,
     "envs": 1, "testing": 1,
     "response": 2, "traces": 2,
     "wrappers": 3, "multiagent": 3,

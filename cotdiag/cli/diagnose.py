@@ -26,20 +26,6 @@ def _model_path(spec: str) -> str:
     return spec
 
 
-def _normalizer(env_id: str) -> Any:
-    """The action normalization the env class declares (default strip + collapse)."""
-    import gymnasium as gym
-    from gymnasium.envs.registration import load_env_creator
-
-    from cotdiag.response.parsing import DEFAULT_NORMALIZATION
-
-    try:
-        cls = load_env_creator(gym.spec(env_id).entry_point)
-        return getattr(cls, "action_normalization", None) or DEFAULT_NORMALIZATION
-    except Exception:  # unknown or unimportable env: compare with the default rule
-        return DEFAULT_NORMALIZATION
-
-
 def _states(env: str, split: str | None, data: Path | None, episodes: int, seed: int,
             protocol: Any = None) -> tuple[list[dict], dict]:
     """Held-out decision states: from ``--data``, else from expert episodes rendered with the model's
@@ -133,6 +119,7 @@ def diagnose(
     from cotdiag.diagnostics.outputs import write_plots, write_report
     from cotdiag.diagnostics.report import build_report
     from cotdiag.diagnostics.sweep import list_checkpoints, sweep
+    from cotdiag.response.parsing import normalization_for
     from cotdiag.rollout.factory import DecodedEnvFactory
 
     if policy is None and checkpoints is None:
@@ -196,7 +183,7 @@ def diagnose(
         "batch_size": batch_size, "device": device, "versions": package_versions()})
     results = sweep(
         cks, load, st, cfg, store=store, env_id=env, make_env=make_env if online_episodes else None,
-        online_task_ids=online_task_ids, normalize=_normalizer(env), progress=lambda line: console.print(f"  · {line}"),
+        online_task_ids=online_task_ids, normalize=normalization_for(env), progress=lambda line: console.print(f"  · {line}"),
     )
     report = build_report(meta, results)
     write_report(report, results, out)  # numbers first: a failing plot cannot lose them

@@ -11,27 +11,17 @@ shipped diagnostics' sections are here (:func:`offline_md`, ...), the file is as
 from __future__ import annotations
 
 import math
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-#: Packages whose versions every report records.
-VERSIONED = ("cotdiag", "torch", "transformers", "tokenizers", "trl", "datasets", "numpy", "gymnasium", "alfworld", "textworld")
-
 
 def package_versions() -> dict[str, str | None]:
-    """Installed versions of :data:`VERSIONED` plus Python (``None`` when not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """Python and the installed versions of :data:`cotdiag.versions.ML_PACKAGES` (``None`` when not installed)."""
+    from cotdiag.versions import ML_PACKAGES, installed_versions
 
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
+    return installed_versions(ML_PACKAGES, python=True)
 
 
 def build_report(meta: dict[str, Any], checkpoints: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -47,6 +47,20 @@ def register_text_env(env_id: str, entry_point: Any, max_episode_steps: int | No
                  disable_env_checker=True, additional_wrappers=(CHECKER_SPEC,))
 
 
+def env_class(env_id: str) -> Any | None:
+    """The class (or factory) the entry point of a registered id names, imported; ``None`` for an
+    unknown id or an entry point that cannot be imported. Used to read what an env class declares
+    (``action_normalization``, ``reasoning_templates``) without constructing the env."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    try:
+        entry = gym.spec(env_id).entry_point
+        return load_env_creator(entry) if isinstance(entry, str) else entry
+    except (gym.error.Error, ImportError, AttributeError):
+        return None
+
+
 def _register(env_id: str, entry_point: str, max_episode_steps: int, **kwargs: Any) -> None:
     ENV_IDS.append(env_id)
     register_text_env(env_id, entry_point, max_episode_steps, **kwargs)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-#: Distributions whose versions key every result (``importlib.metadata`` names).
-VERSIONED_PACKAGES: tuple[str, ...] = ("alfworld", "scienceworld", "bfcl-eval", "textworld", "cotdiag")
+from cotdiag.versions import SIMULATOR_PACKAGES, installed_versions
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
@@ -33,14 +31,8 @@ CREATE TABLE IF NOT EXISTS episodes (
 
 
 def env_versions() -> dict[str, str | None]:
-    """Installed versions of :data:`VERSIONED_PACKAGES` (``None`` when not installed)."""
-    out: dict[str, str | None] = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    """Installed versions of :data:`cotdiag.versions.SIMULATOR_PACKAGES` (``None`` when not installed)."""
+    return installed_versions(SIMULATOR_PACKAGES)
 
 
 def versions_hash(versions: dict[str, Any]) -> str:

@@ -68,7 +68,8 @@ def normalization_for(env: Any) -> ActionNormalization:
     """The :class:`ActionNormalization` an env declares (``env.unwrapped.action_normalization``).
 
     Args:
-        env: a Gymnasium env (wrapped or not).
+        env: a Gymnasium env (wrapped or not), or a registered env id (its class is read, the env
+            is not built; an unknown id gets the default).
 
     Returns:
         The declared normalization, or :data:`DEFAULT_NORMALIZATION` when the env declares none.
@@ -76,7 +77,12 @@ def normalization_for(env: Any) -> ActionNormalization:
     Raises:
         TypeError: the env declares something that is not an :class:`ActionNormalization`.
     """
-    norm = getattr(getattr(env, "unwrapped", env), "action_normalization", None)  # TextEnv declares one
+    if isinstance(env, str):
+        from cotdiag.envs import env_class
+
+        env = env_class(env)
+    target = env if isinstance(env, type) or env is None else getattr(env, "unwrapped", env)  # a class has no env
+    norm = getattr(target, "action_normalization", None)  # TextEnv declares one
     if norm is None:
         return DEFAULT_NORMALIZATION
     if not isinstance(norm, ActionNormalization):

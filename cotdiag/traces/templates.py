@@ -298,12 +298,6 @@ def templates_for(env_id: str | None) -> TraceSource:
 
 def _declared(env_id: str) -> str | None:
     """The env class's ``reasoning_templates`` (``None`` for an unregistered id or a factory entry point)."""
-    import gymnasium as gym
-    from gymnasium.envs.registration import load_env_creator
+    from cotdiag.envs import env_class
 
-    try:
-        entry = gym.spec(env_id).entry_point
-        creator = load_env_creator(entry) if isinstance(entry, str) else entry
-    except (gym.error.Error, ImportError, AttributeError):
-        return None
-    return getattr(creator, "reasoning_templates", None)
+    return getattr(env_class(env_id), "reasoning_templates", None)

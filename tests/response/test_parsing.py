@@ -78,3 +78,13 @@ def test_bad_arguments():
         parse_response("x", mode="fast")
     with pytest.raises(TypeError, match="expected completion of type str"):
         parse_response(b"x")  # type: ignore[arg-type]
+
+
+def test_normalization_is_read_from_a_registered_id_without_building_the_env():
+    """One home for "which normalization does this env declare" (#24 item 6): diagnose passes the id."""
+    import cotdiag  # noqa: F401  (registers the envs)
+    from cotdiag.response.parsing import DEFAULT_NORMALIZATION, normalization_for
+
+    assert normalization_for("CoTDiag-BFCL-v0").collapse_whitespace is False  # BFCL keeps string arguments
+    assert normalization_for("CoTDiag-ALFWorld-v0") == DEFAULT_NORMALIZATION
+    assert normalization_for("NoSuchEnv-v0") == DEFAULT_NORMALIZATION
