@@ -62,14 +62,14 @@ def main(steps: int = 8, episodes: int = 16, batch: int = 2, lr: float = 2e-4, a
     from datasets import load_from_disk
 
     from cotdiag.baselines.sft import ActionMaskSFTConfig, train_sft
-    from cotdiag.cli.train import build_data_cmd
+    from cotdiag.pipelines.data import build_data
     from cotdiag.response.protocol import load_protocol
 
     torch.manual_seed(0)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        build_data_cmd("CoTDiag-ALFWorld-v0", "train_id", data, episodes, "templated", 0, 3, None, False)
+        build_data("CoTDiag-ALFWorld-v0", "train_id", data, episodes)
         ds = load_from_disk(str(data))
         for name, arm in ARMS.items():
             if arms and name not in arms:

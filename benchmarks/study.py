@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     from datasets import load_from_disk
 
     from cotdiag.baselines.sft import ActionMaskSFTConfig, load_or_build_model
-    from cotdiag.cli.train import run_sft
+    from cotdiag.pipelines.train import run_sft
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     out: Path = args.out

@@ -27,7 +27,7 @@ FLOORS: dict[str, int] = {
     "agents": 4,
     "rollout": 5,
     "baselines": 6, "diagnostics": 6,
-    "leaderboard": 7,
+    "leaderboard": 7, "pipelines": 7,
     "cli": 8,
 }
 MAX_MODULE_LINES = 400

@@ -8,6 +8,7 @@ import sys
 import gymnasium
 import typer
 
+from cotdiag.cli import demo as _demo  # noqa: F401  (registers commands)
 from cotdiag.cli import diagnose as _diagnose  # noqa: F401  (registers commands)
 from cotdiag.cli import evaluate as _evaluate  # noqa: F401  (registers commands)
 from cotdiag.cli import leaderboard as _leaderboard  # noqa: F401  (registers commands)

@@ -179,23 +179,3 @@ def evaluate(
         for cls, n in summary.get("failure_classes", {}).items():
             console.print(f"  {n} × {cls}", soft_wrap=True, markup=False)
         raise typer.Exit(1)
-
-
-@app.command()
-def demo(
-    out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its runs (stages resume)."),
-    train_episodes: int = typer.Option(30, min=1, help="Expert episodes on ALFWorld train for SFT data."),
-    eval_episodes: int = typer.Option(6, min=1, help="Episodes per (policy, mode, split)."),
-    eval_max_steps: int = typer.Option(25, min=1, help="Step limit of evaluation episodes."),
-    epochs: float = typer.Option(4.0, help="SFT epochs."),
-    num_envs: int = typer.Option(2, min=1, help="Async ALFWorld envs per evaluation (env steps in parallel)."),
-) -> None:
-    """The main job: the study at small scale on real ALFWorld games (see cotdiag.cli.demo).
-
-    Expert data with CoT on train games, a tiny tokenizer and Qwen2 model, SFT with k=0 and k=0.3,
-    evaluation in prompt and CoT mode on valid_seen and valid_unseen next to the random policy.
-    """
-    from cotdiag.cli.demo import DemoConfig, run_demo
-
-    run_demo(out, DemoConfig(train_episodes=train_episodes, eval_episodes=eval_episodes,
-                             eval_max_steps=eval_max_steps, epochs=epochs, num_envs=num_envs))

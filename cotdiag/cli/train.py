@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.cli.app import app, make_console
@@ -17,62 +16,6 @@ console = make_console()
 train_app = typer.Typer(help="Train baselines: SFT (reduced action supervision), GRPO, SB3 PPO.",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
-
-
-def progress_bar() -> Progress:
-    """The rich progress bar used by the training commands."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console)
-
-
-def trainer_progress_callback(bar: Progress, description: str):
-    """A ``transformers.TrainerCallback`` that drives a rich progress task."""
-    from transformers import TrainerCallback
-
-    class _Cb(TrainerCallback):
-        task = None
-
-        def on_train_begin(self, args, state, control, **kw):
-            self.task = bar.add_task(description, total=state.max_steps)
-
-        def on_step_end(self, args, state, control, **kw):
-            bar.update(self.task, completed=state.global_step)
-
-        def on_log(self, args, state, control, logs=None, **kw):
-            if logs and "loss" in logs:
-                bar.update(self.task, description=f"{description} loss {float(logs['loss']):.3f}")
-
-    return _Cb()
-
-
-def build_data_cmd(env: str, split: str | None, out: Path, episodes: int, traces: str, seed: int,
-                   history_window: int | None, history_max_chars: int | None, show_admissible: bool,
-                   history_keep_first: bool = True, history: str = "conversation",
-                   max_context_tokens: int | None = None):
-    """Build and save an expert dataset with a progress bar; returns the dataset.
-
-    The dataset folder gets ``cotdiag_data.json`` (env, split, episodes, traces, seed, rendering)
-    and the :class:`~cotdiag.response.protocol.DecodingProtocol` (``cotdiag_protocol.json``).
-    """
-    from cotdiag.baselines.data import DataConfig, build_dataset, data_config_dict, save_dataset
-    from cotdiag.response.protocol import DecodingProtocol
-
-    protocol = DecodingProtocol(history=history, window=history_window, keep_first=history_keep_first,
-                                show_admissible=show_admissible,
-                                **({} if max_context_tokens is None else {"max_context_tokens": max_context_tokens}))
-    cfg = DataConfig(history_window=history_window, history_max_chars=history_max_chars,
-                     show_admissible=show_admissible, history_keep_first=history_keep_first)
-    with progress_bar() as bar:
-        task = bar.add_task(f"expert episodes on {env} ({split})", total=episodes)
-        ds = build_dataset(env, split, episodes=episodes, traces=traces, config=cfg, seed=seed,
-                           progress=lambda d, n: bar.update(task, completed=d),
-                           protocol=protocol if protocol.conversation else None)
-    save_dataset(ds, out, {"env": env, "split": split, "episodes": episodes, "traces": traces, "seed": seed,
-                           "config": data_config_dict(cfg), "protocol": protocol.to_dict()})
-    protocol.save(out)
-    unit = "episodes (one conversation each)" if protocol.conversation else "decision steps"
-    console.print(f"{len(ds)} {unit} from successful episodes -> {out}")
-    return ds
 
 
 @app.command("build-data")
@@ -92,8 +35,13 @@ def build_data(
     max_context_tokens: int = typer.Option(None, help="Token budget of the model input (default 2048)."),
 ) -> None:
     """Run the expert, keep successful episodes, write one row per episode (conversation) or per state (window)."""
-    build_data_cmd(env, split, out, episodes, traces, seed, None if history_window < 0 else history_window,
-                   history_max_chars, show_admissible, history_keep_first, history, max_context_tokens)
+    from cotdiag.cli.ui import RichUI
+    from cotdiag.pipelines.data import build_data as build
+
+    build(env, split, out, episodes, traces=traces, seed=seed, history=history,
+          history_window=None if history_window < 0 else history_window, history_max_chars=history_max_chars,
+          show_admissible=show_admissible, history_keep_first=history_keep_first,
+          max_context_tokens=max_context_tokens, ui=RichUI(console))
 
 
 @dataclass
@@ -139,26 +87,12 @@ def parse_trl_args(args: list[str], config_cls: type, prog: str, *more: type) ->
     return (command, config, *rest)
 
 
-def run_sft(data: str | Path, model: str, config: Any, description: str = "SFT") -> dict:
-    """Train SFT on the dataset at ``data`` with a progress bar (shared by ``train sft``, ``demo``, the study).
+def run_sft(data: str | Path, model: str, config: Any) -> dict:
+    """``train sft``'s job: :func:`cotdiag.pipelines.train.run_sft` with the CLI's progress bar."""
+    from cotdiag.cli.ui import RichUI
+    from cotdiag.pipelines.train import run_sft as sft_job
 
-    Args:
-        data: dataset directory from ``build-data``.
-        model: model path, hub id, ``"smollm2-135m"`` or ``"tiny"``.
-        config: a :class:`cotdiag.baselines.sft.ActionMaskSFTConfig` (``output_dir`` is where it writes).
-        description: the progress bar's label.
-    """
-    from datasets import load_from_disk
-
-    from cotdiag.baselines.sft import train_sft
-    from cotdiag.response.protocol import load_protocol
-
-    with progress_bar() as bar:
-        res = train_sft(load_from_disk(str(data)), model, config, callbacks=[trainer_progress_callback(bar, description)],
-                        protocol=load_protocol(data))
-    console.print(f"{description}: {res['steps']} steps, mean loss {res['train_loss']:.3f}, "
-                  f"{res['masked_examples']}/{res['examples']} examples action-masked -> {config.output_dir}")
-    return res
+    return sft_job(data, model, config, ui=RichUI(console))
 
 
 @train_app.command("sft", context_settings=TRL_COMMAND, add_help_option=False)
@@ -216,12 +150,14 @@ def grpo(ctx: typer.Context) -> None:
 
     from cotdiag.baselines.data import load_data_meta
     from cotdiag.baselines.grpo import EnvReplayReward, train_grpo
+    from cotdiag.cli.ui import RichUI
+    from cotdiag.pipelines.train import progress_callback
 
-    with progress_bar() as bar:
+    with RichUI(console).progress("GRPO", None) as update:
         reward = EnvReplayReward(split=load_data_meta(command.data).get("split"), success_bonus=config.success_bonus,
                                  expert_bonus=config.expert_bonus)
         res = train_grpo(load_from_disk(command.data), command.model, config, reward=reward,
-                         callbacks=[trainer_progress_callback(bar, "GRPO")])
+                         callbacks=[progress_callback(update, "GRPO")])
     write_train_log(config.output_dir, res)
     console.print(f"GRPO: {res['steps']} steps -> {config.output_dir}{nothing_learned(res['log_history'])}")
 
@@ -230,10 +166,12 @@ def _grpo_episodes(command: Any, config: Any, episode_args: Any) -> None:
     import json
 
     from cotdiag.baselines.grpo import train_episode_grpo
+    from cotdiag.cli.ui import RichUI
+    from cotdiag.pipelines.train import progress_callback
 
-    with progress_bar() as bar:
+    with RichUI(console).progress("GRPO (episodes)", None) as update:
         res = train_episode_grpo(command.model, config, episode_args,
-                                 callbacks=[trainer_progress_callback(bar, "GRPO (episodes)")])
+                                 callbacks=[progress_callback(update, "GRPO (episodes)")])
     episodes = res["episodes"]
     (Path(config.output_dir) / "episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
     write_train_log(config.output_dir, res)

@@ -1,0 +1,18 @@
+"""The jobs the commands and the benchmarks run, as library functions: build data, train SFT, the demo.
+
+Each takes a :class:`~cotdiag.pipelines.ui.PipelineUI` for what a person watches (stage titles,
+lines, progress); the CLI passes its rich one (:mod:`cotdiag.cli.ui`), a script or benchmark the
+default :class:`~cotdiag.pipelines.ui.LogUI` (logging). The CLI parses options and calls these;
+it holds no job logic of its own.
+
+==============  ===============================================================================
+module          what it runs
+==============  ===============================================================================
+``ui``          the interface to whoever watches (and its logging implementation)
+``data``        expert episodes → a saved dataset with its decoding protocol (``build-data``)
+``train``       SFT on a saved dataset, with progress (``train sft``, the demo, the study)
+``demo``        the study at small scale on real ALFWorld games (``demo``, ``make demo``)
+==============  ===============================================================================
+"""
+
+from __future__ import annotations

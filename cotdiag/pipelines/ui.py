@@ -1,0 +1,50 @@
+"""What a pipeline tells whoever watches it: stage titles, lines, and progress of counted work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+logger = logging.getLogger("cotdiag.pipelines")
+
+
+class PipelineUI(Protocol):
+    """The interface a pipeline reports through (:class:`LogUI` logs; the CLI draws with rich)."""
+
+    def stage(self, title: str) -> None:
+        """A new stage starts (``"1/4 expert dataset"``)."""
+
+    def say(self, text: str) -> None:
+        """One line for the reader."""
+
+    def progress(self, label: str, total: int | None) -> Iterator[Callable[..., None]]:
+        """A context manager yielding ``update(done, *, total=None, description=None)`` for counted
+        work (``total``: set or change the total, e.g. once a trainer knows its steps)."""
+
+
+class LogUI:
+    """:class:`PipelineUI` on ``logging`` (logger ``cotdiag.pipelines``): stages and lines at INFO,
+    progress at most once per 10% of the total."""
+
+    def stage(self, title: str) -> None:
+        logger.info("== %s", title)
+
+    def say(self, text: str) -> None:
+        logger.info("%s", text)
+
+    @contextmanager
+    def progress(self, label: str, total: int | None) -> Iterator[Callable[..., None]]:
+        state = {"total": total, "last": -1}
+
+        def update(done: int, *, total: int | None = None, description: str | None = None) -> None:
+            if total is not None:
+                state["total"] = total
+            n = state["total"]
+            tenth = int(10 * done / n) if n else done
+            if tenth != state["last"]:
+                state["last"] = tenth
+                logger.info("%s: %d%s", description or label, done, f"/{n}" if n else "")
+
+        yield update
