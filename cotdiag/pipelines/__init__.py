@@ -1,4 +1,4 @@
-"""The jobs the commands and the benchmarks run, as library functions: build data, train SFT, the demo.
+"""The jobs the commands and the benchmarks run, as library functions: build data, train SFT, diagnose, the demo.
 
 Each takes a :class:`~cotdiag.pipelines.ui.PipelineUI` for what a person watches (stage titles,
 lines, progress); the CLI passes its rich one (:mod:`cotdiag.cli.ui`), a script or benchmark the
@@ -11,6 +11,8 @@ module          what it runs
 ``ui``          the interface to whoever watches (and its logging implementation)
 ``data``        expert episodes → a saved dataset with its decoding protocol (``build-data``)
 ``train``       SFT on a saved dataset, with progress (``train sft``, the demo, the study)
+``diagnose``    held-out states, every registered diagnostic on each model of a run, the report
+                (``diagnose``; resumable stage by stage)
 ``demo``        the study at small scale on real ALFWorld games (``demo``, ``make demo``)
 ==============  ===============================================================================
 """
