@@ -146,3 +146,60 @@ def test_diagnose_a_conversation_checkpoint(work, tiny_sft, tmp_path):
     for stage in ("offline", "faithfulness", "conflicting", "attribution"):
         assert any(ln.startswith(f"  · {stage}: ") and ln.endswith("· done") for ln in lines), stage
     assert any(ln.startswith("report: ") and ln.rstrip().endswith(".png") for ln in lines)
+
+
+def test_one_model_input_from_training_to_the_leaderboard(work, tiny_sft, tmp_path, monkeypatch):
+    """#20, done when: a checkpoint trained from `build-data` defaults is evaluated, diagnosed and ranked
+    with no protocol option, and the first decision state's model input is byte-identical in all three
+    and equal to the training text's prefix, in both modes."""
+    from collections import defaultdict
+
+    from typer.testing import CliRunner
+
+    from cotdiag.agents.hf import HFPolicy
+    from cotdiag.baselines.conversation import conversation_spans
+    from cotdiag.baselines.data import build_dataset
+    from cotdiag.cli import app
+    from cotdiag.response.protocol import load_protocol
+
+    env, split = "CoTDiag-ALFWorld-v0", "valid_unseen"
+    seen: dict[str, list[str]] = defaultdict(list)
+    where = ["?"]
+    generate = HFPolicy.generate
+
+    def recording(self, texts):
+        seen[where[0]].extend(texts)
+        return generate(self, texts)
+
+    monkeypatch.setattr(HFPolicy, "generate", recording)
+    invoke = CliRunner().invoke
+    for mode in ("prompt", "cot"):
+        where[0] = f"evaluate/{mode}"
+        res = invoke(app, ["evaluate", "--env", env, "--split", split, "--policy", f"hf:{tiny_sft}", "--mode", mode,
+                           "--episodes", "1", "--max-steps", "1", "--policy-kwarg", "max_new_tokens=8",
+                           "--out", str(tmp_path / mode)])
+        assert res.exit_code == 0, res.output
+    where[0] = "diagnose"
+    res = invoke(app, ["diagnose", "--policy", f"hf:{tiny_sft}", "--env", env, "--split", split, "--data-episodes", "1",
+                       "--states", "200", "--conflict-states", "0", "--attribution-examples", "0", "--max-new-tokens", "8",
+                       "--out", str(tmp_path / "diag")])
+    assert res.exit_code == 0, res.output
+    where[0] = "leaderboard"
+    (tmp_path / "suite.json").write_text(json.dumps({"name": "one", "version": 1, "entries": [
+        {"env_id": env, "split": split, "domain": "ood", "episodes": 1, "max_steps": 1, "seed": 0}]}))
+    (tmp_path / "policies.json").write_text(json.dumps(
+        {"policies": [{"name": "sft", "spec": f"hf:{tiny_sft}", "kwargs": {"max_new_tokens": 8}}]}))
+    res = invoke(app, ["leaderboard", "run", "--suite", str(tmp_path / "suite.json"), "--policies",
+                       str(tmp_path / "policies.json"), "--out", str(tmp_path / "board")])
+    assert res.exit_code == 0, res.output
+
+    row = build_dataset(env, split, episodes=1, seed=0, protocol=load_protocol(tiny_sft))[0]  # the same plan
+    tok = HFPolicy(str(tiny_sft)).tokenizer
+    board = dict(zip(("prompt", "cot"), seen["leaderboard"], strict=True))  # the suite plays prompt, then cot
+    for mode, key, prefill in (("prompt", "messages_prompt_mode", "<action>"), ("cot", "messages", "")):
+        text, spans = conversation_spans(tok, row[key])
+        trained = text[: spans[0][0]] + prefill  # what SFT trained the first decision on
+        first = seen[f"evaluate/{mode}"][0]
+        assert first == trained, mode
+        assert board[mode] == first, mode
+        assert first in seen["diagnose"], mode  # the offline stage decodes every state, this one included

@@ -167,7 +167,8 @@ def evaluate(
 
         protocol = policy_protocol(policy, history, history_window)
         window = 3 if history_window is None else (None if history_window < 0 else history_window)
-        extra["make_env"] = DecodedEnvFactory(env, mode.value, window, max_steps, history_keep_first, protocol)
+        extra["make_env"] = DecodedEnvFactory(env, mode.value, history_window=window, max_episode_steps=max_steps,
+                                              history_keep_first=history_keep_first, protocol=protocol)
     summary = run_with_progress(
         env, policy, out, split=split, episodes=episodes, seed=seed,
         max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg), policy_kwargs=_parse_kwargs(policy_kwarg),

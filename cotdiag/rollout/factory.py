@@ -24,15 +24,15 @@ class DecodedEnvFactory:
         history_window: past steps shown in the prompt (``None``: all; ``0``: none).
         max_episode_steps: step limit (``None``: the registration's).
         history_keep_first: always show the episode's first observation.
-        show_admissible: list the admissible actions in the prompt.
-        history_max_chars: character budget of the history (``None``: none).
         protocol: a :class:`~cotdiag.response.protocol.DecodingProtocol`; when set it replaces
             ``history_window``, ``history_keep_first``, ``show_admissible`` and ``history_max_chars``
             (e.g. the one saved with a checkpoint).
+        show_admissible: list the admissible actions in the prompt.
+        history_max_chars: character budget of the history (``None``: none).
 
     Example:
         >>> DecodedEnvFactory("CoTDiag-ALFWorld-v0", "cot", history_window=2)
-        DecodedEnvFactory(env_id='CoTDiag-ALFWorld-v0', mode='cot', history_window=2, max_episode_steps=None, history_keep_first=True, show_admissible=False, history_max_chars=None, protocol=None)
+        DecodedEnvFactory(env_id='CoTDiag-ALFWorld-v0', mode='cot', history_window=2, max_episode_steps=None, history_keep_first=True, protocol=None, show_admissible=False, history_max_chars=None)
     """
 
     env_id: str
@@ -40,9 +40,9 @@ class DecodedEnvFactory:
     history_window: int | None = 3
     max_episode_steps: int | None = None
     history_keep_first: bool = True
+    protocol: DecodingProtocol | None = None
     show_admissible: bool = False
     history_max_chars: int | None = None
-    protocol: DecodingProtocol | None = None
 
     def __call__(self, **kwargs: Any) -> gym.Env:
         """Make the env (``kwargs``: constructor kwargs such as ``split``)."""
