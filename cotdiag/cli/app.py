@@ -16,8 +16,8 @@ class Mode(str, Enum):
     cot = "cot"
 
 
-class Backend(str, Enum):
-    """``--backend``: where episodes run."""
+class Executor(str, Enum):
+    """``--backend``: where episodes run (local processes or Ray actors; the diagnostics' ``Backend`` is a model)."""
 
     local = "local"
     ray = "ray"

@@ -11,7 +11,7 @@ from rich.table import Table
 
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.agents.registry import make_policy
-from cotdiag.cli.app import Backend, Mode, app, make_console
+from cotdiag.cli.app import Executor, Mode, app, make_console
 from cotdiag.rollout import evaluate as run_evaluate
 
 console = make_console()
@@ -141,7 +141,7 @@ def evaluate(
     import_: list[str] = typer.Option(
         [], "--import", metavar="MODULE", help="User module (dotted name or .py path) that registers envs/policies."
     ),
-    backend: Backend = typer.Option(Backend.local, help="Where episodes run."),
+    backend: Executor = typer.Option(Executor.local, help="Where episodes run."),
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
     num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
     num_envs: int = typer.Option(

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cotdiag.cli.app import Backend, app, make_console
+from cotdiag.cli.app import Executor, app, make_console
 
 console = make_console()
 
@@ -31,7 +31,7 @@ def run(
     import_: list[str] = typer.Option(  # noqa: B008
         [], "--import", metavar="MODULE", help="User module (dotted name or .py path) that registers envs/policies."
     ),
-    backend: Backend = typer.Option(Backend.local, help="Where episodes run."),
+    backend: Executor = typer.Option(Executor.local, help="Where episodes run."),
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
     num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
 ) -> None:

@@ -8,7 +8,7 @@ module                      holds
 :mod:`.vector`              :class:`EpisodePlanWrapper`, :func:`make_planned_vec`
 :mod:`.loop`                :func:`play` (the loop), :func:`run_episode`, :func:`vector_episodes`
 :mod:`.ray`                 :func:`~cotdiag.rollout.ray.ray_episodes` (imported on use)
-:mod:`.records`             :class:`EpisodeLog`: resumable ``episodes.jsonl`` + ``config.json``
+:mod:`.episode_log`         :class:`EpisodeLog`: resumable ``episodes.jsonl`` + ``config.json``
 :mod:`.factory`             :class:`DecodedEnvFactory`: gym.make + the decoding wrapper
 :mod:`.evaluation`          :func:`evaluate` and :func:`summarize`
 =========================== ================================================================
@@ -20,12 +20,12 @@ their records are equal except for timings, failed episodes included.
 
 from __future__ import annotations
 
+from cotdiag.rollout.episode_log import EpisodeLog
 from cotdiag.rollout.evaluation import describe_factory, evaluate, summarize
 from cotdiag.rollout.factory import DecodedEnvFactory
 from cotdiag.rollout.loop import play, run_episode, vector_episodes
 from cotdiag.rollout.plan import PlannedEpisode, episode_plan
 from cotdiag.rollout.recorder import TIMING_KEYS, EpisodeRecorder
-from cotdiag.rollout.records import EpisodeLog
 from cotdiag.rollout.vector import EpisodePlanWrapper, make_planned_vec, planned_vec_of
 
 __all__ = [

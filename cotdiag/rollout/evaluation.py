@@ -3,7 +3,7 @@
 The entry point is :func:`evaluate`; ``cotdiag evaluate`` is a thin CLI over it. The episodes are
 those of :func:`cotdiag.rollout.plan.episode_plan`, played by the one loop of
 :mod:`cotdiag.rollout.loop` on the chosen backend and appended to a resumable
-:class:`~cotdiag.rollout.records.EpisodeLog`.
+:class:`~cotdiag.rollout.episode_log.EpisodeLog`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 
 from cotdiag.agents.base import Policy
 from cotdiag.error import InvalidConfigError
+from cotdiag.rollout.episode_log import EpisodeLog
 from cotdiag.rollout.loop import play, vector_episodes
 from cotdiag.rollout.plan import episode_plan
-from cotdiag.rollout.records import EpisodeLog
 from cotdiag.rollout.vector import planned_vec_of
 from cotdiag.stats import wilson_interval
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cotdiag.rollout.records import EpisodeLog
+from cotdiag.rollout.episode_log import EpisodeLog
 
 
 def test_record_cut_inside_a_multibyte_character_is_dropped(tmp_path):
