@@ -7,11 +7,11 @@ from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from response.test_parsing import CASES
 
 from cotdiag.response import PARSE_STATUSES, HistoryConfig
 from cotdiag.testing import make_scripted
 from cotdiag.wrappers.decoding import DecodingModeWrapper
+from tests.response.test_parsing import CASES
 
 
 @pytest.mark.parametrize("policy", ["penalize", "terminate", "pass_through"])
