@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 logger = logging.getLogger("cotdiag.pipelines")
@@ -19,7 +19,7 @@ class PipelineUI(Protocol):
     def say(self, text: str) -> None:
         """One line for the reader."""
 
-    def progress(self, label: str, total: int | None) -> Iterator[Callable[..., None]]:
+    def progress(self, label: str, total: int | None) -> AbstractContextManager[Callable[..., None]]:
         """A context manager yielding ``update(done, *, total=None, description=None)`` for counted
         work (``total``: set or change the total, e.g. once a trainer knows its steps)."""
 
