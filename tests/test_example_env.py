@@ -65,7 +65,7 @@ def test_example_on_the_leaderboard(tmp_path, example_module):
     md = (out / "leaderboard.md").read_text()
     expert_rows = [line for line in md.splitlines() if line.startswith("| expert | TextWorldExample-v0 |")]
     assert len(expert_rows) == 2  # test (id) and ood
-    # prompt success, its CI, CoT success, its CI, CoT advantage
-    assert all(re.search(r"\| 100\.0 \| \[[\d.]+, 100\.0\] \| 100\.0 \| \[[\d.]+, 100\.0\] \| \+0\.0 \|", row)
+    # prompt success, its CI with n, CoT success, its CI with n, CoT advantage
+    assert all(re.search(r"\| 100\.0 \| \[[\d.]+, 100\.0\] n=\d+ \| 100\.0 \| \[[\d.]+, 100\.0\] n=\d+ \| \+0\.0 \|", row)
                for row in expert_rows)
     assert (out / "leaderboard.html").exists()
