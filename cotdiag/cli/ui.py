@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cotdiag.cli.app import make_console
+from cotdiag.pipelines.ui import tenths_reporter
 
 
 def progress_bar(console: Console) -> Progress:
@@ -33,18 +34,7 @@ class RichUI:
     @contextmanager
     def progress(self, label: str, total: int | None) -> Iterator[Callable[..., None]]:
         if not self.console.is_terminal:
-            state = {"total": total, "last": -1}
-
-            def line(done: int, *, total: int | None = None, description: str | None = None) -> None:
-                if total is not None:
-                    state["total"] = total
-                n = state["total"]
-                tenth = int(10 * done / n) if n else done
-                if tenth != state["last"]:
-                    state["last"] = tenth
-                    self.console.print(f"{description or label}: {done}" + (f"/{n}" if n else ""))
-
-            yield line
+            yield tenths_reporter(self.console.print, label, total)
             return
         with progress_bar(self.console) as bar:
             task = bar.add_task(label, total=total)

@@ -133,15 +133,23 @@ def load_diagnostics(out_dir: str | Path) -> dict[tuple[str, str, str], dict[str
     ``split``. Unreadable reports are skipped (see :func:`report_notes`).
     """
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for path in sorted(Path(out_dir, DIAGNOSE_DIR).glob("*/report.json")):
-        try:
-            rep = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        cells = report_cells(rep)
+    for path, rep in _diagnose_reports(out_dir):
+        cells = report_cells(rep) if isinstance(rep, dict) else None
         if cells:
             out[(path.parent.name, str(rep.get("env_id")), str(rep.get("split")))] = cells
     return out
+
+
+def _diagnose_reports(out_dir: str | Path) -> list[tuple[Path, dict[str, Any] | Exception]]:
+    """``(path, report)`` of each ``out_dir/diagnose/*/report.json``, sorted; an unreadable one gives
+    its exception instead of the report."""
+    found: list[tuple[Path, dict[str, Any] | Exception]] = []
+    for path in sorted(Path(out_dir, DIAGNOSE_DIR).glob("*/report.json")):
+        try:
+            found.append((path, json.loads(path.read_text())))
+        except (OSError, json.JSONDecodeError) as e:
+            found.append((path, e))
+    return found
 
 
 def report_cells(rep: dict[str, Any]) -> dict[str, Any]:
@@ -163,12 +171,10 @@ def report_notes(out_dir: str | Path, rows: list[dict[str, Any]]) -> list[str]:
     keys = {(r["policy"], r["env_id"], r["split"]) for r in rows}
     wanted = ", ".join(f"{n}/{c.stat}" for n, c in diagnostic_columns())
     notes = []
-    for path in sorted(Path(out_dir, DIAGNOSE_DIR).glob("*/report.json")):
+    for path, rep in _diagnose_reports(out_dir):
         rel = path.relative_to(out_dir)
-        try:
-            rep = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            notes.append(f"diagnose report {rel} ignored: unreadable ({type(e).__name__})")
+        if isinstance(rep, Exception):
+            notes.append(f"diagnose report {rel} ignored: unreadable ({type(rep).__name__})")
             continue
         key = (path.parent.name, str(rep.get("env_id")), str(rep.get("split")))
         if not report_cells(rep):

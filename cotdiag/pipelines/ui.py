@@ -24,6 +24,23 @@ class PipelineUI(Protocol):
         work (``total``: set or change the total, e.g. once a trainer knows its steps)."""
 
 
+def tenths_reporter(say: Callable[[str], None], label: str, total: int | None) -> Callable[..., None]:
+    """An ``update(done, *, total=None, description=None)`` that calls ``say("label: done/total")``
+    at most once per tenth of ``total`` (every call when the total is unknown)."""
+    state = {"total": total, "last": -1}
+
+    def update(done: int, *, total: int | None = None, description: str | None = None) -> None:
+        if total is not None:
+            state["total"] = total
+        n = state["total"]
+        tenth = int(10 * done / n) if n else done
+        if tenth != state["last"]:
+            state["last"] = tenth
+            say(f"{description or label}: {done}" + (f"/{n}" if n else ""))
+
+    return update
+
+
 class LogUI:
     """:class:`PipelineUI` on ``logging`` (logger ``cotdiag.pipelines``): stages and lines at INFO,
     progress at most once per 10% of the total."""
@@ -36,15 +53,4 @@ class LogUI:
 
     @contextmanager
     def progress(self, label: str, total: int | None) -> Iterator[Callable[..., None]]:
-        state = {"total": total, "last": -1}
-
-        def update(done: int, *, total: int | None = None, description: str | None = None) -> None:
-            if total is not None:
-                state["total"] = total
-            n = state["total"]
-            tenth = int(10 * done / n) if n else done
-            if tenth != state["last"]:
-                state["last"] = tenth
-                logger.info("%s: %d%s", description or label, done, f"/{n}" if n else "")
-
-        yield update
+        yield tenths_reporter(lambda text: logger.info("%s", text), label, total)
