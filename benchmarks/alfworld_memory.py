@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "alfworld_memory.json"
@@ -183,13 +182,9 @@ def ab_phase(data: Path, order_file: Path, resets: int) -> dict:
 
 def versions() -> dict:
     """Versions of Python and of the packages in play."""
-    found = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    from cotdiag.versions import installed_versions
+
+    return installed_versions(PACKAGES, python=True)
 
 
 def compare(fixed: dict, unfixed: dict | None) -> dict:
