@@ -37,12 +37,8 @@ from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from cotdiag.baselines.checkpoints import (
-    ProvenanceCallback,
-    add_lora,
-    resume_checkpoint,
-    write_provenance,
-)
+from cotdiag.baselines.checkpoints import (ProvenanceCallback, add_lora, cast_saved_weights, resume_checkpoint,
+                                          save_dtype_for, write_provenance)
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text
@@ -101,6 +97,10 @@ class ActionMaskSFTConfig(SFTConfig):
     model_dtype: str = field(default="auto", metadata={
         "help": "Dtype of the loaded weights: 'float32', 'bfloat16', or 'auto' (bfloat16 for a LoRA base, "
                 "else float32; full fine-tuning keeps float32 master weights).",
+        "choices": ["auto", "float32", "bfloat16"]})
+    save_dtype: str = field(default="auto", metadata={
+        "help": "Dtype of saved full-model weights: 'auto' (bfloat16 under --bf16 or bfloat16 weights, else "
+                "float32), 'float32' (exact master weights for resuming), 'bfloat16' (half the size).",
         "choices": ["auto", "float32", "bfloat16"]})
 
     def __post_init__(self) -> None:
@@ -380,7 +380,7 @@ def train_sft(
     }, indent=2) + "\n")
     if protocol is not None:
         protocol.save(out)
-    extra = [ProvenanceCallback(protocol, model, path)]
+    extra = [ProvenanceCallback(protocol, model, path, save_dtype_for(config))]
     collator = ActionMaskingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=config.padding_free)
     trainer = SFTTrainer(model=lm, args=config, data_collator=collator, train_dataset=train,
                          processing_class=tokenizer, callbacks=[*(callbacks or []), *extra])
@@ -388,6 +388,7 @@ def train_sft(
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
     write_provenance(out, protocol, model, path)
+    cast_saved_weights(out, save_dtype_for(config))
     summary = {
         "output_dir": str(out), "train_loss": float(result.training_loss), "steps": int(result.global_step),
         "masked_examples": len(masked), "examples": len(train), "decisions": n_dec,
