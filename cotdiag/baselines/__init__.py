@@ -9,6 +9,8 @@ Modules (import them directly; nothing heavy is imported here):
 * :mod:`cotdiag.baselines.sft`: ``ActionMaskSFTConfig`` (TRL ``SFTConfig`` + ``action_mask_ratio``,
   ``response_format``), ``ActionMaskingCollator``, ``tokenize_example``, ``train_sft``.
 * :mod:`cotdiag.baselines.grpo`: ``ActionMaskGRPOConfig``, ``EnvReplayReward``,
-  ``ActionMaskGRPOTrainer``, ``train_grpo`` (GRPO on environment reward).
+  ``StepRollout``, ``train_grpo`` (GRPO on environment reward).
+* :mod:`cotdiag.baselines.sampling`: ``sample_completions`` (batched sampling with log-probabilities for
+  both GRPO ``rollout_func``s).
 * :mod:`cotdiag.baselines.sb3`: ``SB3Config``, ``train_sb3``, ``SB3Policy`` (PPO over admissible actions).
 """

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from cotdiag.baselines.sampling import sample_completions
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text, has_chat_template
@@ -160,7 +161,8 @@ class EpisodeRollout:
         episodes = [self._start(i, p, tok) for i, p in enumerate(prompts)]
         generated = 0
         while live := [e for e in episodes if e.end is None]:
-            responses = self._generate(live, trainer)
+            responses = sample_completions(trainer, [e.context for e in live], self.max_turn_tokens,
+                                           stop_at_action=True, fmt=self.fmt)
             for e, (ids, lps) in zip(live, responses, strict=True):
                 generated += len(ids)
                 steps += 1
@@ -239,48 +241,6 @@ class EpisodeRollout:
             raise InvalidConfigError("the chat template rewrites earlier assistant turns; episode rollouts need one "
                                      "that renders them verbatim")
         return tok(after[len(before) + len(said):] + prefill, add_special_tokens=False)["input_ids"]
-
-    # ------------------------------------------------------------------ generation
-    def _generate(self, live: list[Episode], trainer: Any) -> list[tuple[list[int], list[float]]]:
-        """Sample one turn for every live episode (left-padded batch); ``(ids, logprobs)`` each."""
-        import torch
-
-        tok, model, args = trainer.processing_class, trainer.model, trainer.args
-        width = max(len(e.context) for e in live)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        input_ids = torch.tensor([[pad] * (width - len(e.context)) + e.context for e in live])
-        attention = torch.tensor([[0] * (width - len(e.context)) + [1] * len(e.context) for e in live])
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                out = model.generate(
-                    input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device),
-                    max_new_tokens=self.max_turn_tokens, do_sample=True, temperature=args.temperature,
-                    top_p=args.top_p, top_k=args.top_k, stop_strings=[self.fmt.action_close], tokenizer=tok,
-                    pad_token_id=pad, output_scores=True, return_dict_in_generate=True,
-                )
-        finally:
-            model.train(was_training)
-        new = out.sequences[:, width:]
-        # log-probability of each sampled token under the sampling distribution, one step at a time
-        chosen = torch.stack([s.float().log_softmax(-1).gather(1, new[:, j : j + 1]).squeeze(1)
-                              for j, s in enumerate(out.scores)], dim=1)
-        return [self._trim(row, chosen[i].tolist(), tok) for i, row in enumerate(new.tolist())]
-
-    def _trim(self, row: list[int], logps: list[float], tok: Any) -> tuple[list[int], list[float]]:
-        """Cut a generated row after the closing action tag or before the end-of-sequence token (kept when first)."""
-        eos = {tok.eos_token_id, tok.pad_token_id} - {None}
-        ids: list[int] = []
-        for tid in row:
-            if tid in eos:
-                if not ids:  # the model ended its turn at once: keep that token, a turn is never empty
-                    ids.append(tid)
-                break
-            ids.append(tid)
-            if self.fmt.action_close in tok.decode(ids[-8:], skip_special_tokens=False):
-                break
-        return ids, [float(x) for x in logps[: len(ids)]]
 
     # ------------------------------------------------------------------ bookkeeping
     def _record(self, episodes: list[Episode], tokens: int, steps: int, seconds: float, trainer: Any = None) -> None:

@@ -4,31 +4,32 @@ Design (what we built and why):
 
 * **Single-step replay** (``--rollout step``, the default). Each training prompt is a recorded decision state
   of the expert dataset (:mod:`cotdiag.baselines.data`: ``task_id``, ``seed``, ``actions_before``).
+  :class:`StepRollout` (TRL's public ``rollout_func``) samples one completion per prompt;
   :class:`EnvReplayReward` parses each completion with :func:`cotdiag.response.parse_response`,
   replays the episode prefix in a fresh env (``reset(seed, task_id)`` then ``actions_before``;
   none of the simulators can restore a saved state) and executes the parsed action. The reward is
   the env's reward for that step plus ``success_bonus`` when the step wins; a completion that does
   not parse gets the study's format penalty ``-0.1``. Results are cached per
   ``(task_id, seed, prefix, action)``, since a group of ``G`` completions often repeats an action.
-  We chose replay over TRL's experimental ``rollout_func`` (full episodes) because the study's GRPO
-  reward is per decision and replay keeps every group on the *same* state, which is what GRPO's
-  group-relative advantage assumes; ALFWorld's sparse reward means single-step replay gives a signal
-  mainly near the goal, so :attr:`EnvReplayReward.expert_bonus` (default 0) adds optional dense
-  shaping for small runs.
+  Replay keeps every group on the *same* state, which is what GRPO's group-relative advantage
+  assumes and what the study's per-decision GRPO reward needs; ALFWorld's sparse reward means
+  single-step replay gives a signal mainly near the goal, so :attr:`EnvReplayReward.expert_bonus`
+  (default 0) adds optional dense shaping for small runs.
 * **Whole episodes** (``--rollout episode``): :func:`train_episode_grpo` plays ``G`` episodes per
-  task and seed with TRL's ``rollout_func`` and rewards the episode; see
+  task and seed with another ``rollout_func`` and rewards the episode; see
   :mod:`cotdiag.baselines.episodes`.
-* **Action masking in the policy loss.** :class:`ActionMaskGRPOTrainer` post-processes the batch
-  that ``GRPOTrainer._generate_and_score_completions`` returns: for a seeded random fraction ``k``
-  of completions, the ``tool_mask`` (TRL's own per-token loss mask, multiplied into
-  ``completion_mask`` in the loss) is set to 0 on the action tokens (between the action tags).
-  Advantages are unchanged, as in the study. TRL's loss normalisation counts tokens before our
-  mask (a ``k``-dependent rescaling of at most the action share of tokens).
+* **Action masking in the policy loss**, one path for both: the ``rollout_func`` returns TRL's
+  ``env_mask`` (its per-token loss mask, multiplied into ``completion_mask`` in the loss), 0 on the
+  action tokens (between the action tags; :func:`action_token_mask`) of a seeded random fraction
+  ``k`` of completions (step) or episodes (episode). Advantages are unchanged, as in the study.
+  TRL's loss normalisation counts only unmasked tokens. No private ``GRPOTrainer`` method is
+  overridden; both paths use the trainer as TRL ships it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from cotdiag.baselines.episodes import (
     action_token_mask,
     episode_dataset,
 )
+from cotdiag.baselines.sampling import sample_completions
 from cotdiag.baselines.sft import auto_bf16
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
@@ -171,36 +173,42 @@ class EnvReplayReward:
         self._envs.clear()
 
 
-class ActionMaskGRPOTrainer(GRPOTrainer):
-    """``GRPOTrainer`` whose loss skips the action tokens of a seeded fraction of completions.
+class StepRollout:
+    """TRL ``rollout_func`` of single-step replay: one sampled completion per recorded state.
 
-    Only ``_generate_and_score_completions`` is extended (``super()`` then a ``tool_mask``), see the
-    module docstring. ``self.masked_log`` records ``(global_step, n_masked, n_completions)``.
+    TRL passes the batch's prompts (each state's model input, repeated ``num_generations`` times);
+    this samples them in one batch (:func:`cotdiag.baselines.sampling.sample_completions`, ending at
+    the end-of-sequence token as TRL's own generation does) and returns the ``env_mask`` that
+    leaves the action tokens of a seeded fraction ``k`` of completions out of the loss.
+
+    Args:
+        max_new_tokens: generation budget per completion (the config's ``max_completion_length``).
+        action_mask_ratio: fraction ``k`` of completions whose action tokens get no loss.
+        seed: seed of the masked-completion draw.
+        fmt: the response tags.
+
+    Attributes:
+        masked_log: ``[(global_step, n_masked, n_completions)]``, one per call.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._mask_rng = np.random.default_rng(self.args.seed)
+    def __init__(self, max_new_tokens: int, action_mask_ratio: float = 0.0, seed: int = 0,
+                 fmt: ResponseFormat = DEFAULT_FORMAT) -> None:
+        self.max_new_tokens, self.action_mask_ratio, self.fmt = int(max_new_tokens), float(action_mask_ratio), fmt
+        self._rng = np.random.default_rng(seed)
         self.masked_log: list[tuple[int, int, int]] = []
 
-    def _generate_and_score_completions(self, inputs: Any) -> dict[str, Any]:
-        import torch
-
-        out = super()._generate_and_score_completions(inputs)
-        k = float(getattr(self.args, "action_mask_ratio", 0.0))
-        if k <= 0:
-            return out
-        ids = out["completion_ids"]
-        tool = out.get("tool_mask")
-        mask = torch.ones_like(ids) if tool is None else tool.clone()
-        chosen = self._mask_rng.random(ids.shape[0]) < k
-        for i in np.flatnonzero(chosen):
-            row = ids[i].tolist()
-            am = action_token_mask(self.processing_class, row)
-            mask[i] = mask[i] * (1 - torch.tensor(am, device=mask.device, dtype=mask.dtype))
-        out["tool_mask"] = mask
-        self.masked_log.append((int(self.state.global_step), int(chosen.sum()), int(ids.shape[0])))
-        return out
+    def __call__(self, prompts: Sequence[Any], trainer: Any) -> dict[str, list[Any]]:
+        """``{"prompt_ids", "completion_ids", "logprobs", "env_mask"}``, one entry per prompt (``list[int]``
+        token ids, ``list[float]`` log-probabilities, ``list[int]`` 0/1 loss mask of the completion)."""
+        tok = trainer.processing_class
+        prompt_ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        sampled = sample_completions(trainer, prompt_ids, self.max_new_tokens, stop_at_action=False, fmt=self.fmt)
+        chosen = self._rng.random(len(prompts)) < self.action_mask_ratio
+        masks = [[1 - a for a in action_token_mask(tok, ids, self.fmt)] if c else [1] * len(ids)
+                 for (ids, _), c in zip(sampled, chosen, strict=True)]
+        self.masked_log.append((int(trainer.state.global_step), int(chosen.sum()), len(prompts)))
+        return {"prompt_ids": prompt_ids, "completion_ids": [ids for ids, _ in sampled],
+                "logprobs": [lps for _, lps in sampled], "env_mask": masks}
 
 
 def grpo_dataset(dataset: Dataset, tokenizer: Any) -> Dataset:
@@ -244,16 +252,18 @@ def train_grpo(
         tokenizer.pad_token = tokenizer.eos_token
     lm = load_causal_lm(model)
     reward = reward or EnvReplayReward(success_bonus=config.success_bonus, expert_bonus=config.expert_bonus)
-    trainer = ActionMaskGRPOTrainer(model=lm, reward_funcs=[reward, *(extra_reward_funcs or [])], args=config,
-                                    train_dataset=grpo_dataset(dataset, tokenizer), processing_class=tokenizer,
-                                    callbacks=callbacks)
+    rollout = StepRollout(config.max_completion_length or 256, config.action_mask_ratio, config.seed)
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # rollout_func is experimental in TRL; we pin its use
+    trainer = GRPOTrainer(model=lm, reward_funcs=[reward, *(extra_reward_funcs or [])], args=config,
+                          train_dataset=grpo_dataset(dataset, tokenizer), processing_class=tokenizer,
+                          callbacks=callbacks, rollout_func=rollout)
     result = trainer.train()
     out = Path(config.output_dir)
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
     reward.close()
     return {"output_dir": str(out), "steps": int(result.global_step), "log_history": trainer.state.log_history,
-            "replays": reward.replays, "masked_log": trainer.masked_log}
+            "replays": reward.replays, "masked_log": rollout.masked_log}
 
 
 def train_episode_grpo(
@@ -281,7 +291,6 @@ def train_episode_grpo(
         played: task, seed, turns, success, score, format errors, end reason, masked).
     """
     import functools
-    import os
 
     from transformers import AutoTokenizer
 

@@ -9,6 +9,7 @@ import pytest
 from cotdiag.baselines.grpo import (
     ActionMaskGRPOConfig,
     EnvReplayReward,
+    StepRollout,
     action_token_mask,
     train_grpo,
 )
@@ -69,3 +70,48 @@ def test_grpo_smoke(tmp_path, scripted_dataset, sft_micro, k):
     assert any(not torch.equal(before[n], after[n]) for n in before)
     if k == 1.0:
         assert res["masked_log"] and all(m == n for _, m, n in res["masked_log"])
+
+
+def test_step_rollout_masks_exactly_the_action_tokens_of_the_chosen_completions(scripted_dataset, sft_micro):
+    """The step path's ``env_mask`` (TRL's public loss mask): 0 on the action tokens of masked completions,
+    1 elsewhere; logprobs align with the sampled ids; a completion ends with its end-of-sequence token."""
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cotdiag.baselines.grpo import grpo_dataset
+
+    tok = AutoTokenizer.from_pretrained(sft_micro)
+    tok.pad_token = tok.pad_token or tok.eos_token
+    prompts = grpo_dataset(scripted_dataset.select(range(3)), tok)["prompt"]
+    trainer = SimpleNamespace(processing_class=tok, model=AutoModelForCausalLM.from_pretrained(sft_micro),
+                              args=SimpleNamespace(temperature=1.0, top_p=1.0, top_k=0),
+                              state=SimpleNamespace(global_step=7))
+    for k in (0.0, 1.0):
+        out = StepRollout(48, action_mask_ratio=k, seed=0)(prompts, trainer)
+        assert set(out) == {"prompt_ids", "completion_ids", "logprobs", "env_mask"}
+        for p, pid, ids, lps, mask in zip(prompts, *out.values(), strict=True):
+            assert pid == tok(p, add_special_tokens=False)["input_ids"]
+            assert len(ids) == len(lps) == len(mask) and all(lp <= 0 for lp in lps)
+            expected = [1 - a for a in action_token_mask(tok, ids)] if k else [1] * len(ids)
+            assert mask == expected
+            assert tok.eos_token_id not in ids[:-1]
+    masked = [m for m in out["env_mask"] if 0 in m]
+    assert masked, "the SFT'd micro model writes actions, so k = 1 masks tokens"
+
+
+def test_no_trl_trainer_private_method_is_overridden():
+    """Both GRPO paths run on TRL's public hooks: no class in the package subclasses a TRL trainer to
+    override one of its private methods (they change between TRL releases)."""
+    import ast
+    from pathlib import Path
+
+    import cotdiag
+
+    offenders = []
+    for path in Path(cotdiag.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any("Trainer" in ast.unparse(b) for b in node.bases):
+                offenders += [f"{path.name}:{node.name}.{f.name}" for f in node.body
+                              if isinstance(f, ast.FunctionDef) and f.name.startswith("_") and not f.name.startswith("__")]
+    assert offenders == []
