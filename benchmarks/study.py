@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from datasets import load_from_disk
 
-    from cotdiag.baselines.sft import ActionMaskSFTConfig, load_or_build_model
+    from cotdiag.baselines.sft import ActionMaskSFTConfig
+    from cotdiag.baselines.tiny import load_or_build_model
     from cotdiag.pipelines.train import run_sft
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))

@@ -2,7 +2,7 @@
 
 Modules (import them directly; nothing heavy is imported here):
 
-* :mod:`cotdiag.baselines.tiny`: ``TinyModelConfig``, ``train_tokenizer``, ``build_tiny_model``,
+* :mod:`cotdiag.baselines.tiny`: ``TinyModelConfig``, ``train_tokenizer``, ``build_tiny_model``, ``load_or_build_model``,
   ``make_tiny_default`` (BPE tokenizer + few-million-parameter Qwen2, saved in HF format).
 * :mod:`cotdiag.baselines.data`: ``build_dataset`` (expert datasets with CoT, one row per step),
   ``DataConfig``, ``load_jsonl_traces``, ``templated_traces``.

@@ -243,7 +243,7 @@ def train_grpo(
     from transformers import AutoTokenizer
 
     from cotdiag.agents.pretrained import load_causal_lm
-    from cotdiag.baselines.sft import load_or_build_model
+    from cotdiag.baselines.tiny import load_or_build_model
 
     model = load_or_build_model(model, dataset, Path(config.output_dir))  # "tiny": built from the data's text
     tokenizer = AutoTokenizer.from_pretrained(model)

@@ -37,8 +37,15 @@ from transformers.trainer_utils import SchedulerType
 from trl import SFTConfig
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from cotdiag.baselines.checkpoints import (ProvenanceCallback, add_lora, cast_saved_weights, resume_checkpoint,
-                                          save_dtype_for, write_provenance)
+from cotdiag.baselines.checkpoints import (
+    ProvenanceCallback,
+    add_lora,
+    cast_saved_weights,
+    resume_checkpoint,
+    save_dtype_for,
+    write_provenance,
+)
+from cotdiag.baselines.tiny import load_or_build_model
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text
@@ -296,38 +303,6 @@ class ActionMaskingCollator(DataCollatorForLanguageModeling):
                 out["seq_lengths"] = ex["seq_lengths"]
             batch.append(out)
         return super().torch_call(batch)
-
-
-def load_or_build_model(model: str, dataset: Dataset | None, out_dir: Path, *, tiny_config: Any = None) -> str:
-    """Resolve ``model``: ``"tiny"`` builds the embedded default; a named pretrained model
-    (``"smollm2-135m"``) resolves to its cached checkpoint (:func:`cotdiag.agents.pretrained.resolve_model`);
-    a path or hub id is returned as is.
-
-    The tiny tokenizer is trained on the dataset's prompts, traces and actions; the model and the
-    tokenizer are written to ``out_dir/init``.
-
-    Raises:
-        InvalidConfigError: ``"tiny"`` without a dataset.
-    """
-    if model != "tiny":
-        from cotdiag.agents.pretrained import resolve_model
-
-        return resolve_model(model)
-    if dataset is None:
-        raise InvalidConfigError("expected a dataset to train the tiny tokenizer on, got None")
-    from cotdiag.baselines.tiny import make_tiny_default
-
-    def texts():
-        for ex in dataset:
-            if "messages" in ex:
-                for m in ex["messages"] + ex["messages_prompt_mode"]:
-                    yield m["content"]
-                continue
-            yield ex["prompt"]
-            yield ex.get("prompt_for_prompt_mode", "")
-            yield DEFAULT_FORMAT.cot_response(ex["trace"], ex["action"])
-
-    return str(make_tiny_default(texts(), out_dir / "init", tiny_config))
 
 
 def train_sft(

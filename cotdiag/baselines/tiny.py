@@ -19,12 +19,13 @@ import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
@@ -183,3 +184,33 @@ def make_tiny_default(
     model.save_pretrained(out)
     (out / "cotdiag_tiny.json").write_text(json.dumps({**asdict(config), "parameters": n_params}, indent=2) + "\n")
     return out
+
+
+def load_or_build_model(model: str, dataset: Dataset | None, out_dir: Path, *, tiny_config: Any = None) -> str:
+    """Resolve ``model``: ``"tiny"`` builds the embedded default; a named pretrained model
+    (``"smollm2-135m"``) resolves to its cached checkpoint (:func:`cotdiag.agents.pretrained.resolve_model`);
+    a path or hub id is returned as is.
+
+    The tiny tokenizer is trained on the dataset's prompts, traces and actions; the model and the
+    tokenizer are written to ``out_dir/init``.
+
+    Raises:
+        InvalidConfigError: ``"tiny"`` without a dataset.
+    """
+    if model != "tiny":
+        from cotdiag.agents.pretrained import resolve_model
+
+        return resolve_model(model)
+    if dataset is None:
+        raise InvalidConfigError("expected a dataset to train the tiny tokenizer on, got None")
+    def texts():
+        for ex in dataset:
+            if "messages" in ex:
+                for m in ex["messages"] + ex["messages_prompt_mode"]:
+                    yield m["content"]
+                continue
+            yield ex["prompt"]
+            yield ex.get("prompt_for_prompt_mode", "")
+            yield DEFAULT_FORMAT.cot_response(ex["trace"], ex["action"])
+
+    return str(make_tiny_default(texts(), out_dir / "init", tiny_config))

@@ -112,7 +112,7 @@ def run_demo(out: Path, cfg: DemoConfig, ui: PipelineUI | None = None) -> dict[s
 
     ui.say(f"{time.perf_counter() - t0:.0f}s elapsed")
     ui.stage("2/4 tokenizer and tiny model")
-    from cotdiag.baselines.sft import load_or_build_model
+    from cotdiag.baselines.tiny import load_or_build_model
 
     init = out / "init"
     if not (init / "config.json").is_file():
