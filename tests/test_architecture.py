@@ -123,6 +123,21 @@ def test_modules_and_functions_are_small():
     assert not too_long, too_long
 
 
+def test_standard_library_is_imported_at_module_level():
+    """Imports inside functions are kept for heavy or optional dependencies (torch, transformers, ...);
+    the standard library is imported where every reader looks for it, at the top of the module."""
+    local = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)):
+                        name = (node.module if isinstance(node, ast.ImportFrom) else node.names[0].name) or ""
+                        if name.split(".")[0] in sys.stdlib_module_names:
+                            local.append(f"{path.name}:{node.lineno}: {name}")
+    assert local == []
+
+
 @pytest.mark.parametrize("room", sorted({m.split(".")[1] for m in _modules() if "." in m}))
 def test_each_room_imports_alone(room):
     """A fresh interpreter imports every module of the room, with nothing imported before."""

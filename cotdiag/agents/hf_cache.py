@@ -9,6 +9,7 @@ cropped back after each (TPD-style admissible-action scoring).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,6 @@ def check_model_folder(path: str) -> None:
     Raises:
         InvalidConfigError: the folder does not exist.
     """
-    import os
-
     p = Path(path).expanduser()
     if p.is_dir():
         return

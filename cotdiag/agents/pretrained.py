@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -101,8 +102,6 @@ def gguf_path(name: str) -> Path:
         KeyError: ``name`` is not in :data:`PRETRAINED`.
         DependencyNotInstalled: the wheel or ``gguf`` is missing (the message says what to install).
     """
-    import importlib.util
-
     spec = PRETRAINED[name]
     found = importlib.util.find_spec(spec.package)
     if found is None or not found.submodule_search_locations:

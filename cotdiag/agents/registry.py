@@ -6,6 +6,7 @@ every policy through :func:`make_policy`.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,6 @@ def _lazy(module: str, factory: str) -> Callable[..., Policy]:
     """A factory that imports ``module`` (torch, openai, ...) only when the policy is built."""
 
     def make(arg: str, seed: int | None, **kwargs: Any) -> Policy:
-        import importlib
-
         return getattr(importlib.import_module(module), factory)(arg, seed, **kwargs)
 
     return make

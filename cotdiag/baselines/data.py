@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -121,8 +122,6 @@ def templated_traces(env_id: str, seed: int = 0) -> TraceFn:
     Template choice is seeded per state (``crc32(task_id) + step + seed``), so rebuilding a dataset
     gives the same traces.
     """
-    import zlib
-
     import numpy as np
 
     from cotdiag.traces import TemplateTraceSource, TraceContext

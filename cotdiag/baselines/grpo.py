@@ -28,6 +28,7 @@ Design (what we built and why):
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -290,8 +291,6 @@ def train_episode_grpo(
         ``{"output_dir", "steps", "log_history", "episodes"}`` (``episodes``: one dict per episode
         played: task, seed, turns, success, score, format errors, end reason, masked).
     """
-    import functools
-
     from transformers import AutoTokenizer
 
     from cotdiag.agents.pretrained import load_causal_lm, resolve_model

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -171,8 +172,6 @@ def make_tiny_default(
     Returns:
         ``Path(out_dir)``.
     """
-    import json
-
     config = config or TinyModelConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from enum import Enum
 
 import typer
@@ -52,8 +53,6 @@ QUIET_WARNINGS: tuple[str, ...] = (r".*`gradient_checkpointing` is deprecated.*"
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
     """CoTDiag's own messages at INFO (DEBUG with -v); other libraries at WARNING."""
-    import warnings
-
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import typer
@@ -96,8 +97,6 @@ def policy_protocol(policy: str, history: str | None, history_window: int | None
     Raises:
         InvalidConfigError: an explicit option contradicts the checkpoint's protocol.
     """
-    import logging
-
     from cotdiag.agents.pretrained import model_protocol, resolve_model
     from cotdiag.error import InvalidConfigError
     from cotdiag.response.protocol import DecodingProtocol

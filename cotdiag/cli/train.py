@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,8 +164,6 @@ def grpo(ctx: typer.Context) -> None:
 
 
 def _grpo_episodes(command: Any, config: Any, episode_args: Any) -> None:
-    import json
-
     from cotdiag.baselines.grpo import train_episode_grpo
     from cotdiag.cli.ui import RichUI
     from cotdiag.pipelines.train import progress_callback
@@ -182,8 +181,6 @@ def _grpo_episodes(command: Any, config: Any, episode_args: Any) -> None:
 
 def write_train_log(output_dir: str | Path, res: dict) -> None:
     """``OUTPUT_DIR/train_log.json``: steps and TRL's log history (as SFT writes it)."""
-    import json
-
     keep = {k: v for k, v in res.items() if k in ("output_dir", "steps", "log_history")}
     (Path(output_dir) / "train_log.json").write_text(json.dumps(keep, indent=2, default=str) + "\n")
 

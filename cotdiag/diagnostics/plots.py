@@ -8,6 +8,7 @@ writes those of every registered diagnostic.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,6 @@ def _line(ax: Any, x: list[float], s: tuple[list[float], list[float], list[float
     Points without an interval (n < :data:`MIN_N`) are hollow; ``offset`` shifts the series
     horizontally (a fraction of the x spacing) so that markers of equal values do not hide each other.
     """
-    import math
-
     v, lo, hi = s
     if all(math.isnan(a) for a in v):
         return  # nothing measured (n = 0 everywhere): no line, no legend entry

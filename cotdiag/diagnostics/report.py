@@ -11,6 +11,7 @@ shipped diagnostics' sections are here (:func:`offline_md`, ...), the file is as
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,8 +67,6 @@ def display_path(text: Any) -> str:
         >>> display_path("checkpoints of /tmp/x/study/sft_k0")
         'checkpoints of …/study/sft_k0'
     """
-    import re
-
     cwd = Path.cwd()
 
     def short(m: re.Match[str]) -> str:

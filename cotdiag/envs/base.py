@@ -15,6 +15,7 @@ per-step reward as the change of the normalized score, termination, step countin
 from __future__ import annotations
 
 import abc
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,8 +221,6 @@ class TextEnv(gym.Env[str, str], abc.ABC):
         if self.render_mode == "ansi":
             return self._last_observation
         if self.render_mode == "human":
-            import logging
-
             logging.getLogger(__name__).info("%s", self._last_observation)
         return None
 

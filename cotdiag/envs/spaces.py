@@ -7,6 +7,7 @@ language models, so :class:`UnicodeText` accepts any ``str`` up to ``max_length`
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import string
 from typing import Any
 
@@ -76,8 +77,6 @@ from cotdiag.error import InvalidConfigError  # noqa: E402
 
 @create_shared_memory.register(UnicodeText)
 def _create_unicode_shared_memory(space: UnicodeText, n: int = 1, ctx: Any = None) -> Any:
-    import multiprocessing as mp
-
     return (ctx or mp).Array(np.dtype(np.int32).char, n * (space.max_length + 1))
 
 

@@ -8,6 +8,7 @@ those of :func:`cotdiag.rollout.plan.episode_plan`, played by the one loop of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import defaultdict
@@ -40,8 +41,6 @@ def describe_factory(make_env: Callable[..., gym.Env] | None) -> dict[str, Any] 
         >>> describe_factory(None) is None
         True
     """
-    import dataclasses
-
     if make_env is None:
         return None
     if dataclasses.is_dataclass(make_env) and not isinstance(make_env, type):

@@ -15,7 +15,11 @@ on the worker nodes, e.g. a shared file system or a Ray ``runtime_env``).
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -35,11 +39,6 @@ def _broken_pyarrow_runtime_env() -> dict[str, Any]:
     data, so the driver marks pyarrow absent and the workers get a stub package first on
     ``PYTHONPATH`` that raises ``ModuleNotFoundError``.
     """
-    import os
-    import sys
-    import tempfile
-    from pathlib import Path
-
     if sys.modules.get("pyarrow", 0) is None:
         return _BROKEN_PYARROW_ENV
     try:

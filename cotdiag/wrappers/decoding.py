@@ -85,9 +85,9 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
 
     Step counting and ``TimeLimit``:
         ``gym.make`` puts ``TimeLimit`` *inside* this wrapper, so it never sees a penalized step.
-        The wrapper therefore counts every ``step`` call itself (``info["step"]``; the env's own
-        count is kept in ``info["env_step"]``) and returns ``truncated=True`` once the count reaches
-        ``max_episode_steps``. Without format errors both counters agree and the inner
+        The wrapper therefore counts every ``step`` call itself (``info["policy_step"]``: responses,
+        format errors included; ``info["step"]`` stays the env's count of actions it executed) and
+        returns ``truncated=True`` once its count reaches ``max_episode_steps``. Without format errors both counters agree and the inner
         ``TimeLimit`` truncates at the same step.
 
     Info keys (added to the env's):
@@ -96,7 +96,7 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         :data:`cotdiag.response.parsing.PARSE_STATUSES`, ``None`` at reset), ``action`` (the clean
         action the env received, ``None`` when it received none), ``env_observation`` (the env's
         raw observation), ``history`` (the :class:`HistoryConfig` as a dict plus ``shown``: the
-        number of past steps in the prompt), ``env_step``, and ``messages`` when ``chat=True``.
+        number of past steps in the prompt), ``policy_step``, and ``messages`` when ``chat=True``.
 
     Raises:
         ValueError: unknown ``mode`` or ``on_format_error``, non-positive lengths.
@@ -189,8 +189,7 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         self._steps = 0
         self._done = False
         prompt, extra = self._render(obs, info)
-        extra.update(raw_response="", reasoning="", parse_status=None, action=None, env_step=info.get("step", 0),
-                     step=0)
+        extra.update(raw_response="", reasoning="", parse_status=None, action=None, policy_step=0)
         return prompt, {**info, **extra}
 
     def step(self, completion: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
@@ -230,7 +229,7 @@ class DecodingModeWrapper(gym.Wrapper[str, str, str, str], gym.utils.RecordConst
         self._done = bool(terminated or truncated)
         prompt, extra = self._render(self._current, info)
         extra.update(raw_response=completion, reasoning=res.reasoning, parse_status=res.status, action=action,
-                     env_step=info.get("step", 0), step=self._steps)
+                     policy_step=self._steps)
         return prompt, float(reward), bool(terminated), bool(truncated), {**info, **extra}
 
     # ------------------------------------------------------------------ helpers

@@ -27,10 +27,10 @@ def test_every_status_under_every_policy(policy, mode, completion, action, reaso
     assert env.observation_space.contains(obs)
     if status == "ok" or policy == "pass_through":
         assert info["action"] == (action or "")
-        assert info["env_step"] == 1
+        assert info["step"] == 1
         assert not term
     else:
-        assert info["action"] is None and info["env_step"] == 0
+        assert info["action"] is None and info["step"] == 0
         assert r == pytest.approx(-0.1)
         assert term == (policy == "terminate")
         assert info["invalid_action"]
@@ -65,8 +65,8 @@ def test_penalized_steps_count_toward_the_limit():
     env.reset(seed=0)
     outs = [env.step("no tags here") for _ in range(3)]
     assert [o[3] for o in outs] == [False, False, True]
-    assert [o[4]["step"] for o in outs] == [1, 2, 3]
-    assert all(o[4]["env_step"] == 0 for o in outs)
+    assert [o[4]["policy_step"] for o in outs] == [1, 2, 3]
+    assert all(o[4]["step"] == 0 for o in outs)  # the env's own count: no action reached it
 
 
 def test_inner_time_limit_still_truncates():
@@ -149,4 +149,4 @@ def test_alfworld_expert_through_prompt_mode(alfworld):
     assert info["parse_status"] == "ok" and not info["invalid_action"]
     obs, r, term, trunc, info = env.step("<think>hmm</think>look</action>")
     assert info["parse_status"] == "reasoning_in_prompt_mode" and r == pytest.approx(-0.1)
-    assert info["step"] == 2 and info["env_step"] == 1
+    assert info["policy_step"] == 2 and info["step"] == 1
