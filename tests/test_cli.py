@@ -66,7 +66,7 @@ def test_help_at_80_columns_keeps_every_option_name_whole(command):
     assert "…" not in res.output
     assert max(len(line) for line in res.output.splitlines()) <= 80
     if command == ["evaluate"]:
-        assert "--history-keep-first / --no-history-keep-first" in res.output
+        assert "--history_keep_first / --no_history_keep_first" in res.output
         assert "CoTDiag-ALFWorld-v0" in res.output
 
 

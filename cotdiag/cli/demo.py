@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from cotdiag.cli.app import app, make_console
+from cotdiag.cli.options import OptionsCommand, command_options
 from cotdiag.pipelines.demo import EVAL_SPLITS
 
 console = make_console()
@@ -36,7 +37,8 @@ def comparison_table(rows: list[dict[str, Any]]) -> Table:
 
 
 
-@app.command()
+@app.command(cls=OptionsCommand)
+@command_options
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its runs (stages resume)."),
     train_episodes: int = typer.Option(30, min=1, help="Expert episodes on ALFWorld train for SFT data."),

@@ -11,6 +11,7 @@ import typer
 
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.cli.app import app, make_console
+from cotdiag.cli.options import OptionsCommand, command_options
 
 console = make_console()
 logger = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ def _config(*, fractions: str, sources: str, **kw: Any) -> Any:
         raise typer.BadParameter(str(e)) from e
 
 
-@app.command()
+@app.command(cls=OptionsCommand)
+@command_options
 def diagnose(
     policy: str = typer.Option(None, help="Model to diagnose: hf:PATH (a final model; with --checkpoints it is added last)."),
     checkpoints: Path = typer.Option(None, help="Folder of checkpoint-N sub-folders, diagnosed in order of N."),
@@ -59,7 +61,7 @@ def diagnose(
     online_episodes: int = typer.Option(0, min=0, help="Online episodes per decoding mode (0: skip)."),
     online_max_steps: int = typer.Option(None, min=1, help="Step limit of online episodes (default: the registration's)."),
     max_new_tokens: int = typer.Option(128, min=1, help="Generation budget per response (tokens)."),
-    max_prompt_tokens: int = typer.Option(None, min=1, help="Prompts longer than this keep their last tokens (default: model positions minus --max-new-tokens); use the training length for models trained on truncated prompts."),
+    max_prompt_tokens: int = typer.Option(None, min=1, help="Prompts longer than this keep their last tokens (default: model positions minus --max_new_tokens); use the training length for models trained on truncated prompts."),
     batch_size: int = typer.Option(8, min=1, help="Generation batch size."),
     device: str = typer.Option(None, help="cpu, cuda, ... (default: GPU when present)."),
     seed: int = typer.Option(0, help="Seed of data building, trace choice, bootstrap and the online plan."),

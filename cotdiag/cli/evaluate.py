@@ -13,6 +13,7 @@ from rich.table import Table
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.agents.registry import make_policy
 from cotdiag.cli.app import Executor, Mode, app, make_console
+from cotdiag.cli.options import OptionsCommand, command_options
 from cotdiag.rollout import evaluate as run_evaluate
 
 console = make_console()
@@ -114,15 +115,16 @@ def policy_protocol(policy: str, history: str | None, history_window: int | None
         raise InvalidConfigError(f"--history {history} contradicts the checkpoint's protocol (history "
                                  f"{saved.history!r} in {arg}/cotdiag_protocol.json)")
     if history_window is not None and saved.history == "window" and history_window != saved.window:
-        raise InvalidConfigError(f"--history-window {history_window} contradicts the checkpoint's protocol "
+        raise InvalidConfigError(f"--history_window {history_window} contradicts the checkpoint's protocol "
                                  f"(window {saved.window})")
     if history_window is not None and saved.history == "conversation":
-        raise InvalidConfigError("--history-window applies to the 'window' policy; the checkpoint's protocol is "
+        raise InvalidConfigError("--history_window applies to the 'window' policy; the checkpoint's protocol is "
                                  "'conversation'")
     return saved
 
 
-@app.command()
+@app.command(cls=OptionsCommand)
+@command_options
 def evaluate(
     env: str = typer.Option("CoTDiag-ALFWorld-v0", help="Registered Gymnasium env id."),
     split: str = typer.Option(None, help="Task split (default: the env's default)."),
@@ -132,9 +134,9 @@ def evaluate(
     seed: int = typer.Option(0, help="Base seed: episode i resets with seed+i."),
     out: Path = typer.Option(Path("runs/evaluate"), help="Run directory (resumes if it exists)."),
     max_steps: int = typer.Option(None, min=1, help="Override the registration's max_episode_steps."),
-    env_kwarg: list[str] = typer.Option([], "--env-kwarg", metavar="KEY=VALUE", help="Extra env kwarg KEY=VALUE (JSON value)."),
+    env_kwarg: list[str] = typer.Option([], "--env_kwarg", metavar="KEY=VALUE", help="Extra env kwarg KEY=VALUE (JSON value)."),
     policy_kwarg: list[str] = typer.Option(
-        [], "--policy-kwarg", metavar="KEY=VALUE",
+        [], "--policy_kwarg", metavar="KEY=VALUE",
         help="Policy constructor kwarg KEY=VALUE (JSON value), e.g. api=chat for openai:, max_new_tokens=64 for hf:.",
     ),
     import_: list[str] = typer.Option(
@@ -144,7 +146,7 @@ def evaluate(
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
     num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
     num_envs: int = typer.Option(
-        1, "--num-envs", min=1, help="Local backend: episodes played at once on an async vector env (one process each)."
+        1, "--num_envs", min=1, help="Local backend: episodes played at once on an async vector env (one process each)."
     ),
     mode: Mode = typer.Option(None, help="LLM policies: decode through the decoding wrapper (default: raw env)."),
     history: str = typer.Option(None, help="With --mode: history policy 'conversation' or 'window' (default: the "

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cotdiag.cli.app import Executor, app, make_console
+from cotdiag.cli.options import OptionsCommand, command_options
 
 console = make_console()
 
@@ -21,7 +22,8 @@ leaderboard_app = typer.Typer(help="Compare policies on a pinned suite.", no_arg
 app.add_typer(leaderboard_app, name="leaderboard")
 
 
-@leaderboard_app.command("run")
+@leaderboard_app.command("run", cls=OptionsCommand)
+@command_options
 def run(
     suite: str = typer.Option("default", help="Built-in suite (default; smoke: 1 episode per split capped at 5 "
                               "steps, so even the expert scores 0: it checks the plumbing, not the policies) or a "
@@ -76,7 +78,8 @@ def _show(out: Path) -> None:
     console.print("  ".join(f"{k}: {v}" for k, v in paths.items()))
 
 
-@leaderboard_app.command("show")
+@leaderboard_app.command("show", cls=OptionsCommand)
+@command_options
 def show(out: Path = typer.Argument(..., metavar="OUT", help="Leaderboard directory.")) -> None:  # noqa: B008
     """Write OUT/leaderboard.md, OUT/leaderboard.html and OUT/cot_advantage.png and print the table."""
     if not (out / "leaderboard.sqlite").exists():

@@ -11,6 +11,7 @@ import typer
 
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.cli.app import app, make_console
+from cotdiag.cli.options import OptionsCommand, command_options
 from cotdiag.error import InvalidConfigError
 
 console = make_console()
@@ -19,7 +20,8 @@ train_app = typer.Typer(help="Train baselines: SFT (reduced action supervision),
 app.add_typer(train_app, name="train")
 
 
-@app.command("build-data")
+@app.command("build-data", cls=OptionsCommand)
+@command_options
 def build_data(
     env: str = typer.Option("CoTDiag-ALFWorld-v0", help="Registered env id."),
     split: str = typer.Option(None, help="Env split (default: the env's default)."),
@@ -198,7 +200,8 @@ def nothing_learned(log_history: list[dict]) -> str:
     return ""
 
 
-@train_app.command("sb3")
+@train_app.command("sb3", cls=OptionsCommand)
+@command_options
 def sb3(
     env: str = typer.Option("CoTDiag-ALFWorld-v0", help="Registered env id."),
     split: str = typer.Option(None, help="Env split."),

@@ -178,7 +178,7 @@ def evaluate(
     factory = make_env or (lambda **kw: gym.make(env_id, max_episode_steps=max_episode_steps, **kw))
     try:
         env = factory(**kwargs)
-    except TypeError as e:  # an env kwarg the constructor does not take (--env-kwarg bogus=1)
+    except TypeError as e:  # an env kwarg the constructor does not take (--env_kwarg bogus=1)
         raise InvalidConfigError(f"cannot make {env_id} with kwargs {kwargs}: {e}") from e
     try:
         plan = episode_plan(list(env.unwrapped.task_ids), episodes, seed)

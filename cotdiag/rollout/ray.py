@@ -7,7 +7,7 @@ re-seeds env and policy from the episode seed, so a record depends only on ``(ta
 and equals the local backend's record (except ``wall_time_s`` and ``policy_time_s``).
 
 Here, a local Ray instance is started (``ray.init(num_cpus=...)``, no dashboard); on a cluster pass
-its address (``--ray-address ray://head:10001`` or ``auto``). User modules imported with
+its address (``--ray_address ray://head:10001`` or ``auto``). User modules imported with
 :func:`cotdiag.plugins.import_user_module` are re-imported in every actor (a file path must exist
 on the worker nodes, e.g. a shared file system or a Ray ``runtime_env``).
 """

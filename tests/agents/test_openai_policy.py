@@ -134,8 +134,8 @@ def test_cli_evaluate_selects_the_chat_api(hf, tmp_path):
     with _Server(hf) as srv:
         res = CliRunner().invoke(app, [
             "evaluate", "--env", "CoTDiag-ALFWorld-v0", "--split", "valid_seen", "--policy", f"openai:micro@{srv.url}",
-            "--policy-kwarg", "api=chat", "--mode", "prompt", "--episodes", "1",
-            "--max-steps", "1", "--out", str(tmp_path)])
+            "--policy_kwarg", "api=chat", "--mode", "prompt", "--episodes", "1",
+            "--max_steps", "1", "--out", str(tmp_path)])
         body = srv.seen[-1]
     assert res.exit_code == 0, res.output
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant"]

@@ -104,7 +104,7 @@ class ScienceWorldEnv(TextEnv):
       (``getValidActionObjectCombinations``) after every step and ``reset``. That is about 800
       strings and about 5x the cost of the step itself (``benchmarks/results/scienceworld_env.json``),
       so it is off by default; when off ``info["admissible_actions"]`` is ``None`` (the random
-      policy then needs ``admissible_actions=True``, e.g. ``--env-kwarg admissible_actions=true``).
+      policy then needs ``admissible_actions=True``, e.g. ``--env_kwarg admissible_actions=true``).
     - ``jvm_max_heap``: the simulator JVM's maximum heap (``java -Xmx``: ``"1g"``, ``"512m"``),
       default ``"512m"``. ``None`` keeps Java's default, a quarter of the machine's memory per env.
       Measured over 100 resets on distinct train tasks and variations, gold paths included (all 30

@@ -1,0 +1,106 @@
+"""One option style for every command: snake_case names (the config fields' and TRL's), the kebab-case
+spelling accepted too, and ``--config FILE.yaml``.
+
+``cotdiag train sft|grpo`` parse their TRL config dataclasses with ``TrlParser``, which names each
+option after its field (``--output_dir``), accepts ``--output-dir`` and reads ``--config FILE.yaml``.
+Every typer command gets the same three properties from :func:`command_options` (its decorator,
+``@app.command(cls=OptionsCommand)`` then ``@command_options``): its options are listed as
+``--max_new_tokens`` (``--max-new-tokens`` still works), and ``--config FILE.yaml`` reads option
+values from a file whose keys are those names (the command line wins over the file).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+import yaml
+from typer.core import TyperCommand
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def snake_case(opt: str) -> str:
+    """The snake_case spelling of a long option name (``"--max-new-tokens"`` -> ``"--max_new_tokens"``);
+    short options and plain words are returned as they are."""
+    return "--" + opt[2:].replace("-", "_") if opt.startswith("--") else opt
+
+
+def accept_kebab_case(args: list[str], known: set[str]) -> list[str]:
+    """``args`` with each kebab-case long option that is not ``known`` but whose snake_case spelling is
+    replaced by that spelling (``--max-new-tokens=4`` -> ``--max_new_tokens=4``); arguments after ``--``
+    and values are kept as they are.
+
+    Example:
+        >>> accept_kebab_case(["--max-new-tokens", "4", "--out=x-y", "--", "--a-b"], {"--max_new_tokens", "--out"})
+        ['--max_new_tokens', '4', '--out=x-y', '--', '--a-b']
+    """
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        name, eq, value = arg.partition("=")
+        if name.startswith("--") and name not in known and snake_case(name) in known:
+            arg = snake_case(name) + eq + value
+        out.append(arg)
+    return out
+
+
+def read_config_file(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> None:
+    """``--config FILE.yaml``: the file's keys become the command's defaults (``ctx.default_map``).
+
+    Keys are option names, snake_case or kebab-case; the command line overrides them.
+
+    Raises:
+        typer.BadParameter: the file is not a YAML mapping, or names options the command lacks
+            (a usage error: exit code 2, one line).
+    """
+    if not value:
+        return
+    data = yaml.safe_load(Path(value).read_text()) or {}
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"expected a YAML mapping of option names to values, got {type(data).__name__}",
+                                 param=param)
+    names = {p.name for p in ctx.command.params if p.name}
+    values = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise typer.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)} for this command", param=param)
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+
+
+def command_options(fn: F) -> F:
+    """Add ``--config FILE.yaml`` (:func:`read_config_file`) to a typer command function's options."""
+    option = typer.Option(None, "--config", is_eager=True, expose_value=False, callback=read_config_file,
+                          exists=True, dir_okay=False,
+                          help="YAML file of option values (keys: the option names); the command line overrides it.")
+    sig = inspect.signature(fn, eval_str=True)
+    extra = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Path | None)
+
+    @functools.wraps(fn)
+    def command(*args: Any, config: Any = None, **kwargs: Any) -> Any:  # the file was read by the callback
+        return fn(*args, **kwargs)
+
+    command.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])  # type: ignore[attr-defined]
+    return command  # type: ignore[return-value]
+
+
+class OptionsCommand(TyperCommand):
+    """A typer command whose options are named in snake_case, the kebab-case spelling accepted
+    (see the module docstring). Use it as ``@app.command(cls=OptionsCommand)`` over :func:`command_options`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for p in self.params:
+            if getattr(p, "opts", None) is not None:
+                p.opts = list(dict.fromkeys(snake_case(o) for o in p.opts))
+                p.secondary_opts = list(dict.fromkeys(snake_case(o) for o in p.secondary_opts))
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Click's parsing, after :func:`accept_kebab_case`."""
+        known = {o for p in self.params for o in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))}
+        return super().parse_args(ctx, accept_kebab_case(list(args), known))
