@@ -67,3 +67,55 @@ def test_a_bad_config_file_is_a_usage_error(capsys, tmp_path, text, expected):
     cfg.write_text(text)
     code, err, written = _evaluate(capsys, tmp_path, "bad", "--config", str(cfg))
     assert code == 2 and expected in err and "Traceback" not in err and written is None
+
+
+@pytest.mark.parametrize(("command", "classes", "own"), [
+    (["diagnose"], ["cotdiag.pipelines.diagnose:DiagnoseJob", "cotdiag.diagnostics.sweep:DiagnoseConfig"], set()),
+    (["demo"], ["cotdiag.pipelines.demo:DemoConfig"], {"out"}),
+])
+def test_options_are_derived_from_the_config_dataclasses(command, classes, own):
+    """Every field of the command's config dataclasses is an option, with the field's name and help."""
+    import dataclasses
+    import importlib
+
+    cmd = dict(_commands_by_path())[tuple(command)]
+    params = {p.name: p for p in cmd.params if p.name != "config_file"}
+    fields = {}
+    for spec in classes:
+        module, name = spec.split(":")
+        for f in dataclasses.fields(getattr(importlib.import_module(module), name)):
+            fields.setdefault(f.name, f)  # a shared field (seed) is one option with the first class's help
+    assert set(params) == set(fields) | own
+    for name, f in fields.items():
+        assert f"--{name}" in params[name].opts, name
+        assert params[name].help == f.metadata["help"], name
+
+
+def _commands_by_path():
+    return [(tuple(path), cmd) for path, cmd in _commands()]
+
+
+def test_diagnose_builds_its_job_and_config_from_the_options(monkeypatch, tmp_path):
+    """``--states`` (alias of ``--offline_states``) also bounds the conflicting-trace and attribution
+    stages, comma-separated fractions and tests become tuples, ``--seed`` reaches both configs."""
+    from typer.testing import CliRunner
+
+    from cotdiag.cli import app
+    from cotdiag.diagnostics.sweep import DiagnoseConfig
+    from cotdiag.pipelines import diagnose as pipeline
+
+    seen = {}
+
+    def fake_run(job, cfg, ui=None):
+        seen.update(job=job, cfg=cfg)
+        return {"checkpoints": [{"offline": {}}], "plots": []}
+
+    monkeypatch.setattr(pipeline, "run_diagnose", fake_run)
+    res = CliRunner().invoke(app, ["diagnose", "--policy", "hf:some/model", "--states", "5", "--fractions", "0,1",
+                                   "--tests", "early,hint", "--seed", "3", "--out", str(tmp_path), "--no_with_logprobs"])
+    assert res.exit_code == 0, res.output
+    job, cfg = seen["job"], seen["cfg"]
+    assert job.policy == "some/model" and job.seed == 3 and job.out == tmp_path
+    assert cfg == DiagnoseConfig(offline_states=5, fractions=(0.0, 1.0), faithfulness_tests=("early", "hint"), seed=3,
+                                 with_logprobs=False)
+    assert (cfg.conflict_states, cfg.attribution_examples) == (5, 5)

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from cotdiag.cli.app import app, make_console
-from cotdiag.cli.options import OptionsCommand, command_options
-from cotdiag.pipelines.demo import EVAL_SPLITS
+from cotdiag.cli.options import OptionsCommand, command_options, options_from
+from cotdiag.pipelines.demo import EVAL_SPLITS, DemoConfig
 
 console = make_console()
 
@@ -39,25 +39,21 @@ def comparison_table(rows: list[dict[str, Any]]) -> Table:
 
 @app.command(cls=OptionsCommand)
 @command_options
+@options_from(config=DemoConfig)
 def demo(
+    config: DemoConfig,
     out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its runs (stages resume)."),
-    train_episodes: int = typer.Option(30, min=1, help="Expert episodes on ALFWorld train for SFT data."),
-    eval_episodes: int = typer.Option(6, min=1, help="Episodes per (policy, mode, split)."),
-    eval_max_steps: int = typer.Option(25, min=1, help="Step limit of evaluation episodes."),
-    epochs: float = typer.Option(4.0, help="SFT epochs."),
-    num_envs: int = typer.Option(2, min=1, help="Async ALFWorld envs per evaluation (env steps in parallel)."),
 ) -> None:
     """The main job: the study at small scale on real ALFWorld games (see cotdiag.pipelines.demo).
 
     Expert data with CoT on train games, a tiny tokenizer and Qwen2 model, SFT with k=0 and k=0.3,
     evaluation in prompt and CoT mode on valid_seen and valid_unseen next to the random policy.
+    Every field of DemoConfig is an option.
     """
     from cotdiag.cli.ui import RichUI
-    from cotdiag.pipelines.demo import DemoConfig, run_demo
+    from cotdiag.pipelines.demo import run_demo
 
-    summary = run_demo(out, DemoConfig(train_episodes=train_episodes, eval_episodes=eval_episodes,
-                                       eval_max_steps=eval_max_steps, epochs=epochs, num_envs=num_envs),
-                       ui=RichUI(console))
+    summary = run_demo(out, config, ui=RichUI(console))
     console.print(comparison_table(summary["results"]))
     for name, adv in summary["cot_advantage"].items():
         console.print(f"CoT advantage (online success, cot - prompt) for {name.removeprefix('SFT ')}: "

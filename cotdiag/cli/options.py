@@ -11,9 +11,12 @@ values from a file whose keys are those names (the command line wins over the fi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,7 +68,7 @@ def read_config_file(ctx: typer.Context, param: typer.CallbackParam, value: Path
     if not isinstance(data, dict):
         raise typer.BadParameter(f"expected a YAML mapping of option names to values, got {type(data).__name__}",
                                  param=param)
-    names = {p.name for p in ctx.command.params if p.name}
+    names = {p.name for p in ctx.command.params if p.name and p.name != "config_file"}
     values = {str(k).replace("-", "_"): v for k, v in data.items()}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -79,10 +82,10 @@ def command_options(fn: F) -> F:
                           exists=True, dir_okay=False,
                           help="YAML file of option values (keys: the option names); the command line overrides it.")
     sig = inspect.signature(fn, eval_str=True)
-    extra = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Path | None)
+    extra = inspect.Parameter("config_file", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Path | None)
 
     @functools.wraps(fn)
-    def command(*args: Any, config: Any = None, **kwargs: Any) -> Any:  # the file was read by the callback
+    def command(*args: Any, config_file: Any = None, **kwargs: Any) -> Any:  # the file was read by the callback
         return fn(*args, **kwargs)
 
     command.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])  # type: ignore[attr-defined]
@@ -104,3 +107,76 @@ class OptionsCommand(TyperCommand):
         """Click's parsing, after :func:`accept_kebab_case`."""
         known = {o for p in self.params for o in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))}
         return super().parse_args(ctx, accept_kebab_case(list(args), known))
+
+
+def _option(f: dataclasses.Field, hint: Any, aliases: Sequence[str]) -> tuple[Any, Any]:
+    """``(annotation, typer.Option)`` of one dataclass field; a tuple field is a comma-separated string."""
+    if f.default is not dataclasses.MISSING:
+        default = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+    else:
+        default = ...
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1 else hint
+    if typing.get_origin(base) is tuple:
+        base, default = str, ",".join(str(x) for x in default) if default is not ... else default
+    decls = [f"--{f.name}/--no_{f.name}"] if base is bool else [f"--{f.name}", *aliases]
+    kw = {k: f.metadata[k] for k in ("min", "max") if k in f.metadata}
+    option = typer.Option(default, *decls, help=f.metadata.get("help"), show_default=default is not None, **kw)
+    return (base if default is ... or default is not None else base | None), option
+
+
+def _as_field_value(hint: Any, value: Any) -> Any:
+    """A comma-separated option value back as the tuple the field holds (``"0,0.5"`` -> ``(0.0, 0.5)``)."""
+    if typing.get_origin(hint) is tuple and isinstance(value, str):
+        item = (typing.get_args(hint) or (str,))[0]
+        return tuple(item(v.strip()) for v in value.split(",") if v.strip())
+    return value
+
+
+def options_from(aliases: Mapping[str, Sequence[str]] | None = None, **configs: type) -> Callable[[F], F]:
+    """Derive a typer command's options from config dataclasses, as TRL's parser does for ``train``.
+
+    ``@options_from(config=DiagnoseConfig)`` gives the command one option per field of
+    ``DiagnoseConfig`` (``--field_name``, help, default and ``min``/``max`` from the field's metadata;
+    ``bool`` fields as ``--name/--no_name``; ``tuple`` fields as comma-separated values) and calls the
+    function with ``config=DiagnoseConfig(...)`` instead. A field name shared by several configs is one
+    option given to each. The function's own parameters stay options as they are.
+
+    Args:
+        aliases: more option names for a field (``{"offline_states": ["--states"]}``).
+        configs: ``name=DataclassType``: the keyword the function receives each instance under.
+
+    Raises:
+        cotdiag.error.InvalidConfigError: at call time, a value the config rejects (its ``__post_init__``).
+    """
+    aliases = dict(aliases or {})
+
+    def decorate(fn: F) -> F:
+        fields: dict[str, tuple[dataclasses.Field, Any]] = {}
+        owners: dict[str, list[tuple[str, Any]]] = {}
+        for into, cls in configs.items():
+            hints = typing.get_type_hints(cls)
+            for f in dataclasses.fields(cls):
+                if f.init:
+                    fields.setdefault(f.name, (f, hints[f.name]))
+                    owners.setdefault(into, []).append((f.name, hints[f.name]))
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name not in configs]
+        derived = []
+        for name, (f, hint) in fields.items():
+            annotation, option = _option(f, hint, aliases.get(name, ()))
+            derived.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
+
+        @functools.wraps(fn)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in fields}
+            for into, cls in configs.items():
+                kwargs[into] = cls(**{n: _as_field_value(h, values[n]) for n, h in owners[into]})
+            return fn(*args, **kwargs)
+
+        command.__signature__ = sig.replace(parameters=[*own, *derived])  # type: ignore[attr-defined]
+        return command  # type: ignore[return-value]
+
+    return decorate

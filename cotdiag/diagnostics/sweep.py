@@ -33,19 +33,31 @@ _CKPT = re.compile(r"^checkpoint-(\d+)$")
 class DiagnoseConfig:
     """What :func:`diagnose_policy` measures, and on how many items."""
 
-    offline_states: int = field(default=50, metadata={"help": "Held-out expert states for the offline metrics (first N)."})
-    conflict_states: int = field(default=30, metadata={"help": "States for the conflicting-trace test (first N)."})
-    fractions: tuple[float, ...] = field(default=(0.0, 0.25, 0.5, 0.75, 1.0), metadata={"help": "Truncation fractions of the conflicting trace and of early answering."})
-    sources: tuple[str, ...] = field(default=("swap", "templated"), metadata={"help": "Conflicting-trace sources: swap, templated."})
-    attribution_examples: int = field(default=20, metadata={"help": "Examples for attention and gradient mass."})
+    offline_states: int = field(default=50, metadata={"help": "Held-out expert states for the offline metrics (first N).",
+                                                      "min": 1})
+    conflict_states: int | None = field(default=None, metadata={
+        "help": "States for the conflicting-trace test (first N; 0: skip; default: 30 or offline_states if fewer).",
+        "min": 0})
+    fractions: tuple[float, ...] = field(default=(0.0, 0.25, 0.5, 0.75, 1.0), metadata={
+        "help": "Truncation fractions of the conflicting trace and of early answering, comma-separated."})
+    sources: tuple[str, ...] = field(default=("swap", "templated"), metadata={
+        "help": "Conflicting-trace sources, comma-separated: swap, templated."})
+    attribution_examples: int | None = field(default=None, metadata={
+        "help": "Examples for attention and gradient mass (0: skip; default: 20 or offline_states if fewer).", "min": 0})
     top_k_percent: float = field(default=10.0, metadata={"help": "K of the top-K% attended-positions share."})
-    online_episodes: int = field(default=0, metadata={"help": "Online episodes per mode (0: skip the online test)."})
+    online_episodes: int = field(default=0, metadata={"help": "Online episodes per mode (0: skip the online test).",
+                                                      "min": 0})
     with_logprobs: bool = field(default=True, metadata={"help": "Score the expert action in each mode."})
     seed: int = field(default=0, metadata={"help": "Seed of trace choice, bootstrap and the online plan."})
     faithfulness_tests: tuple[str, ...] = field(default=(), metadata={
-        "help": "Faithfulness battery tests on the offline states: early, mistake, paraphrase, filler, hint."})
+        "help": "CoT faithfulness battery on the offline states (docs/faithfulness.md), comma-separated: early, "
+                "mistake, paraphrase, filler, hint, or all; default none. Early answering uses the fractions."})
 
     def __post_init__(self) -> None:
+        if self.conflict_states is None:
+            self.conflict_states = min(30, int(self.offline_states))
+        if self.attribution_examples is None:
+            self.attribution_examples = min(20, int(self.offline_states))
         for name in ("offline_states", "conflict_states", "attribution_examples", "online_episodes"):
             if int(getattr(self, name)) < 0:
                 raise InvalidConfigError(f"expected {name} >= 0, got {getattr(self, name)!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,28 +39,33 @@ DEMO_NOTES: tuple[str, ...] = (
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo (defaults fit about 25 minutes on 2 CPU cores)."""
+    """Sizes of the demo (defaults fit about 25 minutes on 2 CPU cores); ``cotdiag demo`` takes every
+    field as an option."""
 
-    train_episodes: int = 30
-    eval_episodes: int = 6
-    eval_max_steps: int = 25
-    epochs: float = 4.0
-    lr: float = 2e-3
-    batch_size: int = 8
-    save_steps: int = 50
-    history_window: int = 3
-    mask_ratios: tuple[float, ...] = (0.0, 0.3)
+    train_episodes: int = field(default=30, metadata={"help": "Expert episodes on ALFWorld train for SFT data.", "min": 1})
+    eval_episodes: int = field(default=6, metadata={"help": "Episodes per (policy, mode, split).", "min": 1})
+    eval_max_steps: int = field(default=25, metadata={"help": "Step limit of evaluation episodes.", "min": 1})
+    epochs: float = field(default=4.0, metadata={"help": "SFT epochs."})
+    lr: float = field(default=2e-3, metadata={"help": "SFT learning rate."})
+    batch_size: int = field(default=8, metadata={"help": "SFT batch size (examples).", "min": 1})
+    save_steps: int = field(default=50, metadata={"help": "SFT checkpoint interval (optimizer steps).", "min": 1})
+    history_window: int = field(default=3, metadata={"help": "Past steps shown in prompts."})
+    mask_ratios: tuple[float, ...] = field(default=(0.0, 0.3), metadata={
+        "help": "Action-mask ratios k of the SFT runs, comma-separated (one run each)."})
     #: "mixed": half the examples in each format. A model trained from scratch has never seen
     #: ``<action>`` right after the prompt when trained on CoT only, so its prompt actions would be
     #: format errors, not a measurement (pretrained models in the study do not have this problem).
-    response_format: str = "mixed"
-    max_new_tokens_cot: int = 80
-    max_new_tokens_prompt: int = 24
-    num_envs: int = 2
-    seed: int = 0
+    response_format: str = field(default="mixed", metadata={"help": "SFT response format: cot, prompt or mixed."})
+    max_new_tokens_cot: int = field(default=80, metadata={"help": "Generation budget in CoT mode (tokens).", "min": 1})
+    max_new_tokens_prompt: int = field(default=24, metadata={"help": "Generation budget in prompt mode (tokens).",
+                                                             "min": 1})
+    num_envs: int = field(default=2, metadata={"help": "Async ALFWorld envs per evaluation (env steps in parallel).",
+                                               "min": 1})
+    seed: int = field(default=0, metadata={"help": "Seed of data, training and the episode plan."})
     #: torch CPU threads: 1 avoids oversubscription (tiny models are latency-bound; measured 5-25x
     #: faster than 2 threads on a loaded 2-core machine).
-    torch_threads: int = 1
+    torch_threads: int = field(default=1, metadata={"help": "torch CPU threads (1: tiny models are latency-bound).",
+                                                    "min": 1})
 
 
 def _sft_config(cfg: DemoConfig, out: Path, k: float) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from cotdiag.pipelines.ui import LogUI, PipelineUI
 @dataclass
 class DiagnoseJob:
     """What is diagnosed, on which states, with which generation settings (the measurements
-    themselves are a :class:`~cotdiag.diagnostics.sweep.DiagnoseConfig`).
+    themselves are a :class:`~cotdiag.diagnostics.sweep.DiagnoseConfig`); ``cotdiag diagnose`` takes
+    every field of both as an option.
 
     Attributes:
         env, split: the env id and the split of the held-out states and online episodes.
@@ -31,20 +32,31 @@ class DiagnoseJob:
         seed: seed of data building, the state shuffle, trace choice, bootstrap and the online plan.
     """
 
-    env: str
-    split: str | None
-    out: Path
-    policy: str | None = None
-    checkpoints: Path | None = None
-    data: Path | None = None
-    exclude_data: Path | None = None
-    data_episodes: int = 5
-    online_max_steps: int | None = None
-    max_new_tokens: int = 128
-    max_prompt_tokens: int | None = None
-    batch_size: int = 8
-    device: str | None = None
-    seed: int = 0
+    env: str = field(default="CoTDiag-ALFWorld-v0", metadata={"help": "Registered env id."})
+    split: str | None = field(default="valid_seen", metadata={
+        "help": "Env split of the held-out states and online episodes."})
+    out: Path = field(default=Path("runs/diagnose"), metadata={"help": "Output folder (report.json, report.md, PNGs)."})
+    policy: str | None = field(default=None, metadata={
+        "help": "Model to diagnose: hf:PATH (a final model; with --checkpoints it is added last)."})
+    checkpoints: Path | None = field(default=None, metadata={
+        "help": "Folder of checkpoint-N sub-folders, diagnosed in order of N."})
+    data: Path | None = field(default=None, metadata={
+        "help": "Saved dataset of held-out states (cotdiag build-data); default: build it."})
+    exclude_data: Path | None = field(default=None, metadata={
+        "help": "Training dataset (cotdiag build-data): its task ids are left out of the held-out states and "
+                "the online plan."})
+    data_episodes: int = field(default=5, metadata={
+        "help": "Expert episodes played to build the states when --data is not given.", "min": 1})
+    online_max_steps: int | None = field(default=None, metadata={
+        "help": "Step limit of online episodes (default: the registration's).", "min": 1})
+    max_new_tokens: int = field(default=128, metadata={"help": "Generation budget per response (tokens).", "min": 1})
+    max_prompt_tokens: int | None = field(default=None, metadata={
+        "help": "Prompts longer than this keep their last tokens (default: model positions minus "
+                "--max_new_tokens); use the training length for models trained on truncated prompts.", "min": 1})
+    batch_size: int = field(default=8, metadata={"help": "Generation batch size.", "min": 1})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, ... (default: GPU when present)."})
+    seed: int = field(default=0, metadata={
+        "help": "Seed of data building, the state shuffle, trace choice, bootstrap and the online plan."})
 
     def models(self) -> list[tuple[str, int | None, Path]]:
         """``(name, step, path)`` of the checkpoints in training order, then the final model.
