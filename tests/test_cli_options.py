@@ -72,6 +72,7 @@ def test_a_bad_config_file_is_a_usage_error(capsys, tmp_path, text, expected):
 @pytest.mark.parametrize(("command", "classes", "own"), [
     (["diagnose"], ["cotdiag.pipelines.diagnose:DiagnoseJob", "cotdiag.diagnostics.sweep:DiagnoseConfig"], set()),
     (["demo"], ["cotdiag.pipelines.demo:DemoConfig"], {"out"}),
+    (["evaluate"], ["cotdiag.pipelines.evaluate:EvaluateJob"], set()),
 ])
 def test_options_are_derived_from_the_config_dataclasses(command, classes, own):
     """Every field of the command's config dataclasses is an option, with the field's name and help."""

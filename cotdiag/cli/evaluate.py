@@ -1,9 +1,7 @@
-"""``cotdiag evaluate`` and ``cotdiag demo``."""
+"""``cotdiag evaluate``: the command line of :class:`cotdiag.pipelines.evaluate.EvaluateJob`, its progress and table."""
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 
 import typer
@@ -12,13 +10,12 @@ from rich.table import Table
 
 import cotdiag  # noqa: F401  (registers envs)
 from cotdiag.agents.registry import make_policy
-from cotdiag.cli.app import Executor, Mode, app, make_console
-from cotdiag.cli.options import OptionsCommand, command_options
+from cotdiag.cli.app import app, make_console
+from cotdiag.cli.options import OptionsCommand, command_options, options_from
+from cotdiag.pipelines.evaluate import LLM_POLICY_KINDS, EvaluateJob
 from cotdiag.rollout import evaluate as run_evaluate
 
 console = make_console()
-#: Policy kinds that produce free text and so need the decoding wrapper (``--mode``).
-LLM_POLICY_KINDS: tuple[str, ...] = ("hf", "openai")
 
 
 def summary_table(summary: dict) -> Table:
@@ -42,19 +39,6 @@ def summary_table(summary: dict) -> Table:
         row(name, s)
     row("all", summary, style="bold")
     return table
-
-
-def _parse_kwargs(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs: dict | None = None,
@@ -89,95 +73,19 @@ def run_with_progress(env_id: str, policy_spec: str, out: Path, *, policy_kwargs
     return summary
 
 
-def policy_protocol(policy: str, history: str | None, history_window: int | None):
-    """The decoding protocol of an ``hf:`` policy's checkpoint, checked against explicit options.
-
-    Returns ``None`` when the run should use the per-option window rendering (no protocol file, or
-    ``--history window`` without one); logs once when a checkpoint has no protocol file.
-
-    Raises:
-        InvalidConfigError: an explicit option contradicts the checkpoint's protocol.
-    """
-    from cotdiag.agents.pretrained import model_protocol, resolve_model
-    from cotdiag.error import InvalidConfigError
-    from cotdiag.response.protocol import DecodingProtocol
-
-    kind, _, arg = policy.partition(":")
-    saved = model_protocol(policy)
-    if saved is None and kind == "hf" and arg and Path(resolve_model(arg)).is_dir():
-        logging.getLogger(__name__).warning("%s has no cotdiag_protocol.json: using the options' window "
-                                            "rendering (the behaviour before protocols)", arg)
-    if saved is None:
-        if history == "conversation":
-            return DecodingProtocol(history="conversation")
-        return None
-    if history is not None and history != saved.history:
-        raise InvalidConfigError(f"--history {history} contradicts the checkpoint's protocol (history "
-                                 f"{saved.history!r} in {arg}/cotdiag_protocol.json)")
-    if history_window is not None and saved.history == "window" and history_window != saved.window:
-        raise InvalidConfigError(f"--history_window {history_window} contradicts the checkpoint's protocol "
-                                 f"(window {saved.window})")
-    if history_window is not None and saved.history == "conversation":
-        raise InvalidConfigError("--history_window applies to the 'window' policy; the checkpoint's protocol is "
-                                 "'conversation'")
-    return saved
-
-
 @app.command(cls=OptionsCommand)
 @command_options
-def evaluate(
-    env: str = typer.Option("CoTDiag-ALFWorld-v0", help="Registered Gymnasium env id."),
-    split: str = typer.Option(None, help="Task split (default: the env's default)."),
-    policy: str = typer.Option(
-        "expert", help="Policy spec: expert | random | hf:PATH_OR_HUB_ID (e.g. hf:smollm2-135m) | openai:MODEL@URL | sb3:PATH."),
-    episodes: int = typer.Option(10, min=1, help="Number of episodes."),
-    seed: int = typer.Option(0, help="Base seed: episode i resets with seed+i."),
-    out: Path = typer.Option(Path("runs/evaluate"), help="Run directory (resumes if it exists)."),
-    max_steps: int = typer.Option(None, min=1, help="Override the registration's max_episode_steps."),
-    env_kwarg: list[str] = typer.Option([], "--env_kwarg", metavar="KEY=VALUE", help="Extra env kwarg KEY=VALUE (JSON value)."),
-    policy_kwarg: list[str] = typer.Option(
-        [], "--policy_kwarg", metavar="KEY=VALUE",
-        help="Policy constructor kwarg KEY=VALUE (JSON value), e.g. api=chat for openai:, max_new_tokens=64 for hf:.",
-    ),
-    import_: list[str] = typer.Option(
-        [], "--import", metavar="MODULE", help="User module (dotted name or .py path) that registers envs/policies."
-    ),
-    backend: Executor = typer.Option(Executor.local, help="Where episodes run."),
-    ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
-    num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
-    num_envs: int = typer.Option(
-        1, "--num_envs", min=1, help="Local backend: episodes played at once on an async vector env (one process each)."
-    ),
-    mode: Mode = typer.Option(None, help="LLM policies: decode through the decoding wrapper (default: raw env)."),
-    history: str = typer.Option(None, help="With --mode: history policy 'conversation' or 'window' (default: the "
-                                "checkpoint's cotdiag_protocol.json; without one, 'window')."),
-    history_window: int = typer.Option(None, help="With --mode, 'window' policy: past steps shown (-1: all; default 3)."),
-    history_keep_first: bool = typer.Option(True, help="With --mode: always show the episode's first observation."),
-) -> None:
-    """Run POLICY on ENV and write OUT/episodes.jsonl (resumable) and OUT/summary.json."""
+@options_from(aliases={"import_modules": ["--import"]}, job=EvaluateJob)
+def evaluate(job: EvaluateJob) -> None:
+    """Run POLICY on ENV and write OUT/episodes.jsonl (resumable) and OUT/summary.json. Every field of
+    EvaluateJob is an option."""
     from cotdiag.plugins import import_user_modules
 
-    import_user_modules(import_)
-    extra = {}
-    if mode is None and policy.partition(":")[0] in LLM_POLICY_KINDS:
-        raise typer.BadParameter(
-            f"an LLM policy ({policy}) needs --mode prompt or --mode cot: without the decoding wrapper it gets "
-            "the raw observation with no instructions and its whole completion would be sent as the action")
-    if mode is not None:
-        from cotdiag.rollout.factory import DecodedEnvFactory
-
-        protocol = policy_protocol(policy, history, history_window)
-        window = 3 if history_window is None else (None if history_window < 0 else history_window)
-        extra["make_env"] = DecodedEnvFactory(env, mode.value, history_window=window, max_episode_steps=max_steps,
-                                              history_keep_first=history_keep_first, protocol=protocol)
-    summary = run_with_progress(
-        env, policy, out, split=split, episodes=episodes, seed=seed,
-        max_episode_steps=max_steps, env_kwargs=_parse_kwargs(env_kwarg), policy_kwargs=_parse_kwargs(policy_kwarg),
-        backend=backend.value, ray_address=ray_address, num_workers=num_workers, num_envs=num_envs, **extra,
-    )
+    import_user_modules(job.import_modules)
+    summary = run_with_progress(job.env, job.policy, job.out, policy_kwargs=job.policy_kwargs, **job.evaluate_kwargs())
     if summary.get("errors"):
         console.print(f"[red]error:[/red] {summary['errors']} of {summary['episodes']} episodes failed "
-                      f"(tracebacks in {out / 'episodes.jsonl'}, key 'error'; -v prints them)")
+                      f"(tracebacks in {job.out / 'episodes.jsonl'}, key 'error'; -v prints them)")
         for cls, n in summary.get("failure_classes", {}).items():
             console.print(f"  {n} × {cls}", soft_wrap=True, markup=False)
         raise typer.Exit(1)

@@ -109,8 +109,19 @@ class OptionsCommand(TyperCommand):
         return super().parse_args(ctx, accept_kebab_case(list(args), known))
 
 
+def _choice_parser(name: str, choices: Sequence[str]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
 def _option(f: dataclasses.Field, hint: Any, aliases: Sequence[str]) -> tuple[Any, Any]:
-    """``(annotation, typer.Option)`` of one dataclass field; a tuple field is a comma-separated string."""
+    """``(annotation, typer.Option)`` of one dataclass field: a tuple field is a comma-separated string,
+    a list field a repeatable option, a field with ``choices`` metadata is checked against them."""
     if f.default is not dataclasses.MISSING:
         default = f.default
     elif f.default_factory is not dataclasses.MISSING:
@@ -122,9 +133,12 @@ def _option(f: dataclasses.Field, hint: Any, aliases: Sequence[str]) -> tuple[An
     if typing.get_origin(base) is tuple:
         base, default = str, ",".join(str(x) for x in default) if default is not ... else default
     decls = [f"--{f.name}/--no_{f.name}"] if base is bool else [f"--{f.name}", *aliases]
-    kw = {k: f.metadata[k] for k in ("min", "max") if k in f.metadata}
-    option = typer.Option(default, *decls, help=f.metadata.get("help"), show_default=default is not None, **kw)
-    return (base if default is ... or default is not None else base | None), option
+    kw = {k: f.metadata[k] for k in ("min", "max", "metavar") if k in f.metadata}
+    if "choices" in f.metadata:
+        kw.update(parser=_choice_parser(f.name, f.metadata["choices"]), metavar="<" + "|".join(f.metadata["choices"]) + ">")
+    option = typer.Option(default, *decls, help=f.metadata.get("help"), show_default=default not in (None, []), **kw)
+    optional = default is not ... and default is None
+    return (base | None if optional else base), option
 
 
 def _as_field_value(hint: Any, value: Any) -> Any:

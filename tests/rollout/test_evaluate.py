@@ -126,9 +126,13 @@ def test_resume_with_another_decoding_mode_refuses(tmp_path):
         evaluate(ENV, RandomPolicy(seed=0), tmp_path, make_env=DecodedEnvFactory(ENV, "prompt", 1, 2), **kw)
 
 
-def test_cli_llm_policy_without_mode_is_refused(tmp_path):
-    res = CliRunner().invoke(app, ["evaluate", "--env", ENV, "--policy", "hf:some/model", "--out", str(tmp_path)])
-    assert res.exit_code != 0 and "--mode" in res.output
+def test_cli_llm_policy_without_mode_is_refused(tmp_path, capsys):
+    from cotdiag.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--env", ENV, "--policy", "hf:some/model", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "needs --mode prompt or --mode cot" in err and "Traceback" not in err
     assert not (tmp_path / "episodes.jsonl").exists()
 
 
