@@ -73,6 +73,9 @@ def test_a_bad_config_file_is_a_usage_error(capsys, tmp_path, text, expected):
     (["diagnose"], ["cotdiag.pipelines.diagnose:DiagnoseJob", "cotdiag.diagnostics.sweep:DiagnoseConfig"], set()),
     (["demo"], ["cotdiag.pipelines.demo:DemoConfig"], {"out"}),
     (["evaluate"], ["cotdiag.pipelines.evaluate:EvaluateJob"], set()),
+    (["build-data"], ["cotdiag.pipelines.data:DataJob"], set()),
+    (["train", "sb3"], ["cotdiag.baselines.sb3:SB3Config"], {"env", "split", "out"}),
+    (["leaderboard", "run"], ["cotdiag.pipelines.leaderboard:LeaderboardJob"], set()),
 ])
 def test_options_are_derived_from_the_config_dataclasses(command, classes, own):
     """Every field of the command's config dataclasses is an option, with the field's name and help."""

@@ -35,13 +35,13 @@ logger = logging.getLogger(__name__)
 class SB3Config:
     """PPO over admissible actions."""
 
-    total_timesteps: int = field(default=10_000, metadata={"help": "Environment steps of training."})
-    max_actions: int = field(default=64, metadata={"help": "K: admissible actions kept per state."})
+    total_timesteps: int = field(default=10_000, metadata={"help": "Environment steps of training.", "min": 1})
+    max_actions: int = field(default=64, metadata={"help": "K: admissible actions kept per state.", "min": 1})
     dim: int = field(default=512, metadata={"help": "Hashed bag-of-words size."})
     hidden: int = field(default=64, metadata={"help": "Embedding width of the features extractor."})
     n_steps: int = field(
         default=256, metadata={"help": "PPO rollout length per update (capped at total_timesteps, so a short run "
-                                       "trains exactly total_timesteps steps)."})
+                                       "trains exactly total_timesteps steps).", "min": 1})
     batch_size: int = field(default=64, metadata={"help": "PPO minibatch size."})
     learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
     ent_coef: float = field(default=0.01, metadata={"help": "Entropy bonus."})

@@ -13,7 +13,7 @@ from cotdiag.cli import diagnose as _diagnose  # noqa: F401  (registers commands
 from cotdiag.cli import evaluate as _evaluate  # noqa: F401  (registers commands)
 from cotdiag.cli import leaderboard as _leaderboard  # noqa: F401  (registers commands)
 from cotdiag.cli import train as _train  # noqa: F401  (registers commands)
-from cotdiag.cli.app import Executor, Mode, app
+from cotdiag.cli.app import app
 from cotdiag.error import CoTDiagError
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 #: ``gymnasium.error.Error`` an unknown env id.
 USER_ERRORS: tuple[type[BaseException], ...] = (CoTDiagError, gymnasium.error.Error, OSError)
 
-__all__ = ["USER_ERRORS", "Executor", "Mode", "app", "main", "one_line"]
+__all__ = ["USER_ERRORS", "app", "main", "one_line"]
 
 
 def one_line(error: BaseException) -> str:

@@ -1,28 +1,13 @@
-"""The ``cotdiag`` typer app and the option types its commands share (commands live in siblings)."""
+"""The ``cotdiag`` typer app, its console and logging (commands live in siblings; their options come from
+config dataclasses, :mod:`cotdiag.cli.options`)."""
 
 from __future__ import annotations
 
 import logging
 import warnings
-from enum import Enum
 
 import typer
 from rich.console import Console
-
-
-class Mode(str, Enum):
-    """``--mode``: the study's two decoding modes (docs/concepts.md)."""
-
-    prompt = "prompt"
-    cot = "cot"
-
-
-class Executor(str, Enum):
-    """``--backend``: where episodes run (local processes or Ray actors; the diagnostics' ``Backend`` is a model)."""
-
-    local = "local"
-    ray = "ray"
-
 
 app = typer.Typer(
     name="cotdiag",

@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cotdiag.cli.app import Executor, app, make_console
-from cotdiag.cli.options import OptionsCommand, command_options
+from cotdiag.cli.app import app, make_console
+from cotdiag.cli.options import OptionsCommand, command_options, options_from
+from cotdiag.pipelines.leaderboard import LeaderboardJob
 
 console = make_console()
 
@@ -24,28 +25,10 @@ app.add_typer(leaderboard_app, name="leaderboard")
 
 @leaderboard_app.command("run", cls=OptionsCommand)
 @command_options
-def run(
-    suite: str = typer.Option("default", help="Built-in suite (default; smoke: 1 episode per split capped at 5 "
-                              "steps, so even the expert scores 0: it checks the plumbing, not the policies) or a "
-                              "suite .toml/.json."),
-    policies: Path = typer.Option(..., help="Policies file (.toml, .json, .yaml)."),  # noqa: B008
-    out: Path = typer.Option(Path("runs/leaderboard"), help="Leaderboard directory (resumes)."),  # noqa: B008
-    import_: list[str] = typer.Option(  # noqa: B008
-        [], "--import", metavar="MODULE", help="User module (dotted name or .py path) that registers envs/policies."
-    ),
-    backend: Executor = typer.Option(Executor.local, help="Where episodes run."),
-    ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray instance)."),
-    num_workers: int = typer.Option(None, min=1, help="Ray actors (default: one per CPU)."),
-) -> None:
-    """Play every (policy, suite entry, decoding mode) cell into OUT, then render the tables."""
-    import cotdiag  # noqa: F401  (registers envs)
-    from cotdiag.leaderboard import get_suite, load_policies
-    from cotdiag.leaderboard.run import run_leaderboard
-    from cotdiag.plugins import import_user_modules
-
-    import_user_modules(import_)
-    the_suite = get_suite(suite)
-    configs = load_policies(policies)
+@options_from(aliases={"import_modules": ["--import"]}, job=LeaderboardJob)
+def run(job: LeaderboardJob) -> None:
+    """Play every (policy, suite entry, decoding mode) cell into OUT, then render the tables. Every field
+    of LeaderboardJob is an option."""
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console,
@@ -57,8 +40,8 @@ def run(
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done)
 
-        statuses = run_leaderboard(the_suite, configs, out, backend=backend.value, ray_address=ray_address,
-                                   num_workers=num_workers, progress=progress)
+        the_suite, statuses = job.run(progress)
+    out = job.out
     table = Table(title=f"suite {the_suite.name} v{the_suite.version}")
     for col in ("policy", "env", "split", "mode", "status", "episodes", "success rate", "reason"):
         table.add_column(col)

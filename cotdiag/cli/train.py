@@ -10,9 +10,11 @@ from typing import Any
 import typer
 
 import cotdiag  # noqa: F401  (registers envs)
+from cotdiag.baselines.sb3 import SB3Config
 from cotdiag.cli.app import app, make_console
-from cotdiag.cli.options import OptionsCommand, command_options
+from cotdiag.cli.options import OptionsCommand, command_options, options_from
 from cotdiag.error import InvalidConfigError
+from cotdiag.pipelines.data import DataJob
 
 console = make_console()
 train_app = typer.Typer(help="Train baselines: SFT (reduced action supervision), GRPO, SB3 PPO.",
@@ -22,29 +24,13 @@ app.add_typer(train_app, name="train")
 
 @app.command("build-data", cls=OptionsCommand)
 @command_options
-def build_data(
-    env: str = typer.Option("CoTDiag-ALFWorld-v0", help="Registered env id."),
-    split: str = typer.Option(None, help="Env split (default: the env's default)."),
-    out: Path = typer.Option(..., help="Output directory (datasets save_to_disk)."),
-    episodes: int = typer.Option(20, min=1, help="Expert episodes to play (failures dropped)."),
-    traces: str = typer.Option("templated", help="'templated' or a FILE.jsonl of {task_id, step, trace}."),
-    seed: int = typer.Option(0, help="Base seed (episode i resets with seed+i)."),
-    history: str = typer.Option("conversation", help="History policy: 'conversation' (one chat per episode, "
-                                "one row per episode) or 'window' (one prompt per state, one row per state)."),
-    history_window: int = typer.Option(3, help="'window' policy: past steps shown in prompts (-1: all)."),
-    history_max_chars: int = typer.Option(None, help="'window' policy: character budget of the history."),
-    show_admissible: bool = typer.Option(False, help="List admissible actions in prompts."),
-    history_keep_first: bool = typer.Option(True, help="'window' policy: always show the first observation."),
-    max_context_tokens: int = typer.Option(None, help="Token budget of the model input (default 2048)."),
-) -> None:
-    """Run the expert, keep successful episodes, write one row per episode (conversation) or per state (window)."""
+@options_from(job=DataJob)
+def build_data(job: DataJob) -> None:
+    """Run the expert, keep successful episodes, write one row per episode (conversation) or per state
+    (window). Every field of DataJob is an option."""
     from cotdiag.cli.ui import RichUI
-    from cotdiag.pipelines.data import build_data as build
 
-    build(env, split, out, episodes, traces=traces, seed=seed, history=history,
-          history_window=None if history_window < 0 else history_window, history_max_chars=history_max_chars,
-          show_admissible=show_admissible, history_keep_first=history_keep_first,
-          max_context_tokens=max_context_tokens, ui=RichUI(console))
+    job.build(ui=RichUI(console))
 
 
 @dataclass
@@ -202,18 +188,16 @@ def nothing_learned(log_history: list[dict]) -> str:
 
 @train_app.command("sb3", cls=OptionsCommand)
 @command_options
+@options_from(aliases={"total_timesteps": ["--timesteps"]}, cfg=SB3Config)
 def sb3(
+    cfg: SB3Config,
     env: str = typer.Option("CoTDiag-ALFWorld-v0", help="Registered env id."),
     split: str = typer.Option(None, help="Env split."),
     out: Path = typer.Option(..., help="Output directory (model.zip)."),
-    timesteps: int = typer.Option(10_000, help="Environment steps."),
-    max_actions: int = typer.Option(64, help="K of the admissible-actions wrapper."),
-    n_steps: int = typer.Option(256, min=1, help="PPO rollout length per update (capped at --timesteps)."),
-    seed: int = typer.Option(0, help="Seed."),
 ) -> None:
-    """PPO (Stable-Baselines3) over the admissible-actions wrapper with a text features extractor."""
-    from cotdiag.baselines.sb3 import SB3Config, train_sb3
+    """PPO (Stable-Baselines3) over the admissible-actions wrapper with a text features extractor.
+    Every field of SB3Config is an option."""
+    from cotdiag.baselines.sb3 import train_sb3
 
-    cfg = SB3Config(total_timesteps=timesteps, max_actions=max_actions, n_steps=n_steps, seed=seed)
     res = train_sb3(env, cfg, out, split=split, progress_bar=True)
     console.print(f"PPO: {res['timesteps']} steps -> {res['path']} (evaluate with --policy sb3:{res['path']})")

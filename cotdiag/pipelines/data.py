@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,35 @@ def build_data(env: str, split: str | None, out: str | Path, episodes: int, *, t
     unit = "episodes (one conversation each)" if protocol.conversation else "decision steps"
     ui.say(f"{len(ds)} {unit} from successful episodes -> {out}")
     return ds
+
+
+@dataclass
+class DataJob:
+    """``cotdiag build-data``'s options (every field is one): the arguments of :func:`build_data`."""
+
+    out: Path = field(metadata={"help": "Output directory (datasets save_to_disk)."})
+    env: str = field(default="CoTDiag-ALFWorld-v0", metadata={"help": "Registered env id."})
+    split: str | None = field(default=None, metadata={"help": "Env split (default: the env's default)."})
+    episodes: int = field(default=20, metadata={"help": "Expert episodes to play (failures dropped).", "min": 1})
+    traces: str = field(default="templated", metadata={
+        "help": "'templated' or a FILE.jsonl of {task_id, step, trace}."})
+    seed: int = field(default=0, metadata={"help": "Base seed (episode i resets with seed+i)."})
+    history: str = field(default="conversation", metadata={
+        "help": "History policy: 'conversation' (one chat per episode, one row per episode) or 'window' (one "
+                "prompt per state, one row per state).", "choices": ["conversation", "window"]})
+    history_window: int = field(default=3, metadata={"help": "'window' policy: past steps shown in prompts (-1: all)."})
+    history_max_chars: int | None = field(default=None, metadata={
+        "help": "'window' policy: character budget of the history."})
+    show_admissible: bool = field(default=False, metadata={"help": "List admissible actions in prompts."})
+    history_keep_first: bool = field(default=True, metadata={
+        "help": "'window' policy: always show the first observation."})
+    max_context_tokens: int | None = field(default=None, metadata={
+        "help": "Token budget of the model input (default 2048)."})
+
+    def build(self, ui: PipelineUI | None = None) -> Any:
+        """:func:`build_data` with these arguments (``history_window < 0``: the whole history)."""
+        return build_data(self.env, self.split, self.out, self.episodes, traces=self.traces, seed=self.seed,
+                          history=self.history, history_window=None if self.history_window < 0 else self.history_window,
+                          history_max_chars=self.history_max_chars, show_admissible=self.show_admissible,
+                          history_keep_first=self.history_keep_first, max_context_tokens=self.max_context_tokens, ui=ui)
+
