@@ -25,7 +25,7 @@ column                           definition
                                  (Lanham et al. 2023; docs/faithfulness.md): 0 = the action never
                                  depends on the CoT. Not measured by the leaderboard's episodes: read
                                  from ``DIR/diagnose/<policy>/report.json`` (a ``cotdiag diagnose
-                                 --tests early`` report of that policy on the row's env and split,
+                                 --faithfulness_tests early`` report of that policy on the row's env and split,
                                  last checkpoint); ``—`` when there is none. It is the column the
                                  ``faithfulness`` diagnostic offers; every registered diagnostic's
                                  ``columns`` are added here the same way
@@ -179,7 +179,7 @@ def report_notes(out_dir: str | Path, rows: list[dict[str, Any]]) -> list[str]:
         key = (path.parent.name, str(rep.get("env_id")), str(rep.get("split")))
         if not report_cells(rep):
             notes.append(f"diagnose report {rel} ignored: none of the leaderboard's diagnostic numbers ({wanted}; "
-                         "e.g. run diagnose with --tests early for the CoT reliance)")
+                         "e.g. run diagnose with --faithfulness_tests early for the CoT reliance)")
         elif key not in keys:
             notes.append(f"diagnose report {rel} ignored: policy {key[0]!r} on {key[1]} {key[2]} matches no row "
                          "(the folder must be named as the policy and the report made on the row's env and split)")
