@@ -123,3 +123,20 @@ def test_diagnose_builds_its_job_and_config_from_the_options(monkeypatch, tmp_pa
     assert cfg == DiagnoseConfig(offline_states=5, fractions=(0.0, 1.0), faithfulness_tests=("early", "hint"), seed=3,
                                  with_logprobs=False)
     assert (cfg.conflict_states, cfg.attribution_examples) == (5, 5)
+
+
+def test_a_yaml_list_fills_a_comma_separated_option(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from cotdiag.cli import app
+    from cotdiag.pipelines import diagnose as pipeline
+
+    seen = {}
+    monkeypatch.setattr(pipeline, "run_diagnose", lambda job, cfg, ui=None: seen.update(cfg=cfg) or
+                        {"checkpoints": [{"offline": {}}], "plots": []})
+    cfg = tmp_path / "diag.yaml"
+    cfg.write_text("policy: hf:some/model\nfractions: [0, 0.5, 1]\nfaithfulness_tests: [early]\nwith_logprobs: false\n")
+    res = CliRunner().invoke(app, ["diagnose", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert seen["cfg"].fractions == (0.0, 0.5, 1.0) and seen["cfg"].faithfulness_tests == ("early",)
+    assert seen["cfg"].with_logprobs is False

@@ -3,10 +3,14 @@ spelling accepted too, and ``--config FILE.yaml``.
 
 ``cotdiag train sft|grpo`` parse their TRL config dataclasses with ``TrlParser``, which names each
 option after its field (``--output_dir``), accepts ``--output-dir`` and reads ``--config FILE.yaml``.
-Every typer command gets the same three properties from :func:`command_options` (its decorator,
-``@app.command(cls=OptionsCommand)`` then ``@command_options``): its options are listed as
-``--max_new_tokens`` (``--max-new-tokens`` still works), and ``--config FILE.yaml`` reads option
-values from a file whose keys are those names (the command line wins over the file).
+The typer commands get the same from three pieces, stacked on each command function:
+
+* :func:`options_from` derives the options from the command's config dataclasses (name, help,
+  default and bounds from each field), so the CLI and the library share one definition;
+* :class:`OptionsCommand` (``@app.command(cls=OptionsCommand)``) lists them as ``--max_new_tokens``
+  and accepts ``--max-new-tokens`` too;
+* :func:`command_options` adds ``--config FILE.yaml``, a file whose keys are those names (the command
+  line wins over the file).
 """
 
 from __future__ import annotations
@@ -68,8 +72,12 @@ def read_config_file(ctx: typer.Context, param: typer.CallbackParam, value: Path
     if not isinstance(data, dict):
         raise typer.BadParameter(f"expected a YAML mapping of option names to values, got {type(data).__name__}",
                                  param=param)
-    names = {p.name for p in ctx.command.params if p.name and p.name != "config_file"}
+    params = {p.name: p for p in ctx.command.params if p.name and p.name != "config_file"}
+    names = set(params)
     values = {str(k).replace("-", "_"): v for k, v in data.items()}
+    for k, v in values.items():  # a YAML list for a comma-separated option (fractions: [0, 1])
+        if isinstance(v, list) and k in params and not getattr(params[k], "multiple", False):
+            values[k] = ",".join(str(x) for x in v)
     unknown = sorted(set(values) - names)
     if unknown:
         raise typer.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)} for this command", param=param)
