@@ -22,42 +22,16 @@ from cotdiag.agents.hf_cache import (
     CacheScoringMixin,
     check_model_folder,
 )
-from cotdiag.agents.pretrained import load_causal_lm, resolve_model
+from cotdiag.agents.pretrained import auto_device_dtype, load_causal_lm, resolve_model
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.prompt import build_model_text
 from cotdiag.response.protocol import DecodingProtocol, fit_conversation, load_protocol
 
 if TYPE_CHECKING:
-    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
-
-
-def auto_device_dtype(device: str | None = None, dtype: str | None = None) -> tuple[str, torch.dtype]:
-    """Pick the device (``cuda`` when present, else ``cpu``) and dtype.
-
-    The dtype defaults to ``bfloat16`` on GPUs that support it, ``float16`` on other GPUs and
-    ``float32`` on CPU.
-
-    Raises:
-        InvalidConfigError: ``dtype`` is not a ``torch`` dtype name.
-    """
-    import torch
-
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype is None:
-        if device.startswith("cuda"):
-            dt = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            dt = torch.float32
-    else:
-        dt = getattr(torch, dtype, None)
-        if not isinstance(dt, torch.dtype):
-            raise InvalidConfigError(f"expected dtype like 'float32', 'bfloat16', got {dtype!r}")
-    return device, dt
 
 
 @dataclass(frozen=True)
@@ -206,6 +180,15 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
         self.generated_tokens = 0
 
     # ------------------------------------------------------------------ policy API
+    def settings(self) -> dict[str, Any]:
+        """The settings that change which actions this policy takes, as JSON (recorded in a run's
+        ``config.json``, so a resumed run with other settings is refused): dtype, generation budget and
+        sampling, prompt truncation, chat template, action selection."""
+        return {"dtype": str(self.dtype).removeprefix("torch."), "max_new_tokens": self.max_new_tokens,
+                "do_sample": self.do_sample, "temperature": self.temperature, "top_p": self.top_p,
+                "max_prompt_tokens": self.max_prompt_tokens, "use_chat_template": self.use_chat_template,
+                "action_selection": self.action_selection}
+
     def reset(self, seed: int | None = None) -> None:
         """Re-seed sampling (``seed=None`` keeps the current seed), restart the call counter and drop
         the episode's key/value cache."""

@@ -26,9 +26,13 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cotdiag.error import ConversionError, DependencyNotInstalled
+from cotdiag.error import ConversionError, DependencyNotInstalled, InvalidConfigError
 from cotdiag.response.protocol import DecodingProtocol
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -235,3 +239,28 @@ def load_causal_lm(path: str | os.PathLike, dtype: object = None) -> object:
     base_name = json.loads(adapter.read_text())["base_model_name_or_path"]
     base = AutoModelForCausalLM.from_pretrained(resolve_model(base_name), dtype=dtype)
     return PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+
+
+def auto_device_dtype(device: str | None = None, dtype: str | None = None) -> tuple[str, torch.dtype]:
+    """Pick the device (``cuda`` when present, else ``cpu``) and dtype.
+
+    The dtype defaults to ``bfloat16`` on GPUs that support it, ``float16`` on other GPUs and
+    ``float32`` on CPU.
+
+    Raises:
+        InvalidConfigError: ``dtype`` is not a ``torch`` dtype name.
+    """
+    import torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype is None:
+        if device.startswith("cuda"):
+            dt = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dt = torch.float32
+    else:
+        dt = getattr(torch, dtype, None)
+        if not isinstance(dt, torch.dtype):
+            raise InvalidConfigError(f"expected dtype like 'float32', 'bfloat16', got {dtype!r}")
+    return device, dt

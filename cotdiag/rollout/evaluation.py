@@ -26,8 +26,20 @@ from cotdiag.rollout.loop import play, vector_episodes
 from cotdiag.rollout.plan import episode_plan
 from cotdiag.rollout.vector import planned_vec_of
 from cotdiag.stats import wilson_interval
+from cotdiag.versions import ML_PACKAGES, SIMULATOR_PACKAGES, installed_versions
 
 logger = logging.getLogger(__name__)
+
+
+def policy_settings(policy: Any) -> dict[str, Any] | None:
+    """``policy.settings()`` when the policy has it (:meth:`cotdiag.agents.hf.HFPolicy.settings`: what
+    changes its actions besides its name), else ``None``; a wrapper's inner policy is asked through
+    its ``policy`` attribute."""
+    for p in (policy, getattr(policy, "policy", None)):
+        fn = getattr(p, "settings", None)
+        if callable(fn):
+            return fn()
+    return None
 
 
 def describe_factory(make_env: Callable[..., gym.Env] | None) -> dict[str, Any] | str | None:
@@ -151,7 +163,9 @@ def evaluate(
         The summary dict (see :func:`summarize`) plus ``env_id``, ``split``, ``policy``.
 
     Raises:
-        cotdiag.error.ResultsMismatchError: ``out_dir`` holds a run with another configuration.
+        cotdiag.error.ResultsMismatchError: ``out_dir`` holds a run with another configuration: env,
+            split, policy and its settings (:func:`policy_settings`), seed, env kwargs, step limit,
+            decoding wrapper (mode, history, protocol) or package versions (simulators and ML stack).
         cotdiag.error.InvalidConfigError: ``backend`` is not ``"local"`` or ``"ray"``, or the env
             constructor does not take ``env_kwargs``.
     """
@@ -167,11 +181,13 @@ def evaluate(
         "env_id": env_id,
         "split": split,
         "policy": getattr(policy, "name", type(policy).__name__),
+        "policy_settings": policy_settings(policy),
         "seed": seed,
         "episodes": episodes,
         "env_kwargs": {k: v for k, v in kwargs.items() if k != "split"},
         "max_episode_steps": max_episode_steps,
         "make_env": describe_factory(make_env),
+        "versions": installed_versions(dict.fromkeys((*SIMULATOR_PACKAGES, *ML_PACKAGES))),
     }
     log = EpisodeLog(out_dir, config, resumable_keys=("episodes",))
     log.retry_errors()  # a failed episode (dead endpoint, crashed simulator) runs again on resume

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -79,3 +80,20 @@ def test_score_truncates_long_contexts_like_generate(micro_model):
     full = p.tokenizer(ctx + cont, add_special_tokens=False)["input_ids"]
     assert seen[0] == full[-(6 + len(s.tokens)):]
     assert s.tokens[-1] == "</action>"
+
+
+def test_a_resumed_run_with_other_generation_settings_is_refused(micro_model, tmp_path):
+    """The policy's settings (dtype, generation budget, ...) are part of the run's configuration: resuming
+    an evaluation with another ``max_new_tokens`` would mix two policies in one cell."""
+    from cotdiag.error import ResultsMismatchError
+    from cotdiag.rollout import evaluate
+    from cotdiag.rollout.factory import DecodedEnvFactory
+
+    env = "CoTDiag-ALFWorld-v0"
+    kw = dict(split="valid_seen", episodes=1, max_episode_steps=1, make_env=DecodedEnvFactory(env, "prompt", 1, 1))
+    evaluate(env, HFPolicy(str(micro_model), max_new_tokens=8), tmp_path, **kw)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["policy_settings"]["max_new_tokens"] == 8 and cfg["policy_settings"]["dtype"] == "float32"
+    evaluate(env, HFPolicy(str(micro_model), max_new_tokens=8), tmp_path, **kw)  # same settings: resumes
+    with pytest.raises(ResultsMismatchError, match="policy_settings"):
+        evaluate(env, HFPolicy(str(micro_model), max_new_tokens=16), tmp_path, **kw)

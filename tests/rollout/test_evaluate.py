@@ -167,3 +167,20 @@ def test_cli_failed_episodes_exit_non_zero(tmp_path):
     assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 3
     old = [json.loads(ln) for ln in (tmp_path / "episodes.errors.jsonl").read_text().splitlines()]
     assert len(old) == 3 and all("endpoint down" in r["error"] for r in old)
+
+
+def test_resume_after_a_package_upgrade_is_refused(tmp_path):
+    """The run's config records the simulator and ML package versions; a resume under other versions
+    would mix two setups in one run, so it is refused and names the key."""
+    import json
+
+    from cotdiag.error import ResultsMismatchError
+
+    kw = dict(split="valid_seen", episodes=1, max_episode_steps=1)
+    evaluate(ENV, RandomPolicy(seed=0), tmp_path, **kw)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["versions"]["alfworld"] and cfg["versions"]["torch"]
+    cfg["versions"]["torch"] = "0.0.1"  # the run was made under another torch
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ResultsMismatchError, match="versions"):
+        evaluate(ENV, RandomPolicy(seed=0), tmp_path, **kw)
