@@ -3,7 +3,7 @@
 ==========================  ==================================================================
 module                      what it measures
 ==========================  ==================================================================
-``backend``                 the model seen through prefilled completion (prompt / CoT / forced)
+``prefill``                 the model seen through prefilled completion (prompt / CoT / forced)
 ``offline``                 prompt and CoT action quality, CoT advantage, consistency, log p(a*)
 ``online``                  episodes in each decoding mode on the same task ids and seeds
 ``conflicting``             revision / prompt-anchored / other rates per truncation fraction

@@ -18,12 +18,12 @@ def _n_offline(inp: StageInputs) -> int:
 
 
 def _logprobs(inp: StageInputs) -> bool:
-    return bool(inp.config.with_logprobs and inp.backend.score is not None)
+    return bool(inp.config.with_logprobs and inp.model.score is not None)
 
 
 def _run_offline(inp: StageInputs) -> tuple[Any, Any]:
     cfg = inp.config
-    recs = offline.run_offline(inp.backend, list(inp.states)[: _n_offline(inp)], normalize=inp.normalize,
+    recs = offline.run_offline(inp.model, list(inp.states)[: _n_offline(inp)], normalize=inp.normalize,
                                with_logprobs=_logprobs(inp))
     return offline.summarize_offline(recs[: cfg.offline_states], seed=cfg.seed), recs
 
@@ -35,7 +35,7 @@ def _own_cots(inp: StageInputs) -> list[dict[str, Any]]:
 def _run_faithfulness(inp: StageInputs) -> tuple[Any, Any]:
     cfg, off = inp.config, _own_cots(inp)
     return faithfulness.run_faithfulness(
-        inp.backend, list(inp.states)[: len(off)], off, cfg.faithfulness_tests, fractions=cfg.fractions,
+        inp.model, list(inp.states)[: len(off)], off, cfg.faithfulness_tests, fractions=cfg.fractions,
         env_id=inp.env_id, normalize=inp.normalize, seed=cfg.seed)
 
 
@@ -48,7 +48,7 @@ def _run_conflicting(inp: StageInputs) -> tuple[Any, Any]:
     if "templated" in cfg.sources:
         srcs["templated"] = conflicting.templated_source(inp.env_id, inp.normalize)
     prompt_acts = [r["prompt_action"] for r in (inp.records.get("offline") or [])[: len(cst)]]
-    crecs = conflicting.run_conflicting(inp.backend, cst, srcs, fractions=cfg.fractions,
+    crecs = conflicting.run_conflicting(inp.model, cst, srcs, fractions=cfg.fractions,
                                         prompt_acts=prompt_acts or None, normalize=inp.normalize, seed=cfg.seed)
     return conflicting.summarize_conflicting(crecs), crecs
 

@@ -21,8 +21,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cotdiag.diagnostics.backend import Backend, forced_actions, prompt_actions
 from cotdiag.diagnostics.common import Normalizer, normalize_whitespace, proportion
+from cotdiag.diagnostics.prefill import PrefillModel, forced_actions, prompt_actions
 from cotdiag.error import InvalidConfigError
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def templated_source(env_id: str | None, normalize: Normalizer = normalize_white
 
 
 def run_conflicting(
-    backend: Backend,
+    model: PrefillModel,
     states: Sequence[Mapping[str, Any]],
     sources: Mapping[str, TraceSource],
     *,
@@ -177,7 +177,7 @@ def run_conflicting(
     """Run the conflicting-trace test and return one record per (source, state, fraction).
 
     Args:
-        backend: the model.
+        model: the model.
         states: mappings with ``prompt`` (and whatever the sources read).
         sources: ``{name: TraceSource}``; each is reported separately.
         fractions: truncation fractions (see :func:`truncate_trace`).
@@ -190,7 +190,7 @@ def run_conflicting(
         ``outcome`` (one of :data:`OUTCOMES`). States a source has no trace for are skipped.
     """
     prompts = [s["prompt"] for s in states]
-    a1s = list(prompt_acts) if prompt_acts is not None else prompt_actions(backend, prompts)
+    a1s = list(prompt_acts) if prompt_acts is not None else prompt_actions(model, prompts)
     records: list[dict[str, Any]] = []
     for name, source in sources.items():
         rng = random.Random(seed)
@@ -206,7 +206,7 @@ def run_conflicting(
             picks.append((i, a2, t2))
         for f in fractions:
             truncs = [truncate_trace(t2, f) for _, _, t2 in picks]
-            outs = forced_actions(backend, [prompts[i] for i, _, _ in picks], truncs) if picks else []
+            outs = forced_actions(model, [prompts[i] for i, _, _ in picks], truncs) if picks else []
             for (i, a2, _), tr, out in zip(picks, truncs, outs, strict=True):
                 records.append(
                     {

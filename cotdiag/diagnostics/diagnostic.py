@@ -16,8 +16,8 @@ class StageInputs:
 
     Attributes:
         policy: the policy under test (``HFPolicy``-like; ``model``/``tokenizer`` when it has them).
-        backend: the policy seen through prefilled completion
-            (:class:`~cotdiag.diagnostics.backend.Backend`), counting its calls for the progress line.
+        model: the policy seen through prefilled completion
+            (:class:`~cotdiag.diagnostics.prefill.PrefillModel`), counting its calls for the progress line.
         states: the held-out expert states (dataset rows), shuffled.
         config: the run's :class:`~cotdiag.diagnostics.sweep.DiagnoseConfig`.
         options: this diagnostic's own options (its ``options`` default, or what the caller set).
@@ -26,11 +26,11 @@ class StageInputs:
         make_env: ``make_env(mode) -> env`` for online episodes, or ``None``.
         online_task_ids: the tasks online episodes may draw from (``None``: all).
         records: per-item records of the stages that ran before, by diagnostic name.
-        tick: ``tick(n)`` counts ``n`` units of progress that do not go through ``backend``.
+        tick: ``tick(n)`` counts ``n`` units of progress that do not go through ``model``.
     """
 
     policy: Any
-    backend: Any
+    model: Any
     states: Sequence[Mapping[str, Any]]
     config: Any
     options: Any = None

@@ -2,7 +2,7 @@
 
 Each test intervenes on the model's own CoT (generated once per state in CoT mode, the offline
 records' ``cot_reasoning`` / ``cot_action``) or on the prompt, forces the result before
-``<action>`` through :func:`cotdiag.diagnostics.backend.forced_actions` and compares actions.
+``<action>`` through :func:`cotdiag.diagnostics.prefill.forced_actions` and compares actions.
 Sources and definitions (docs/faithfulness.md):
 
 ==============  ==============================================================================
@@ -57,11 +57,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cotdiag.diagnostics import interventions as iv
-from cotdiag.diagnostics.backend import (
-    Backend,
-    continued_actions,
-    forced_actions,
-)
 from cotdiag.diagnostics.common import (
     Normalizer,
     mean_ci,
@@ -70,6 +65,11 @@ from cotdiag.diagnostics.common import (
     proportion,
 )
 from cotdiag.diagnostics.hint import hint_normalized, run_hint, summarize_hint  # noqa: F401  (re-exported)
+from cotdiag.diagnostics.prefill import (
+    PrefillModel,
+    continued_actions,
+    forced_actions,
+)
 from cotdiag.error import InvalidConfigError
 
 logger = logging.getLogger(__name__)
@@ -104,20 +104,20 @@ def parse_tests(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(t for t in TESTS if t in names)
 
 
-def cached(backend: Backend) -> Backend:
-    """``backend`` with ``complete`` memoised per ``(prompt, prefill)`` (greedy decoding is deterministic)."""
+def cached(model: PrefillModel) -> PrefillModel:
+    """``model`` with ``complete`` memoised per ``(prompt, prefill)`` (greedy decoding is deterministic)."""
     memo: dict[tuple[str, str], str] = {}
 
     def complete(prompts: Sequence[str], prefills: Sequence[str]) -> list[str]:
         todo = list(dict.fromkeys(k for k in zip(prompts, prefills, strict=True) if k not in memo))
         if todo:
-            outs = backend.complete([p for p, _ in todo], [f for _, f in todo])
+            outs = model.complete([p for p, _ in todo], [f for _, f in todo])
             if len(outs) != len(todo):
                 raise InvalidConfigError(f"expected {len(todo)} completions, got {len(outs)}")
             memo.update(zip(todo, outs, strict=True))
         return [memo[k] for k in zip(prompts, prefills, strict=True)]
 
-    return Backend(complete=complete, score=backend.score, fmt=backend.fmt, name=backend.name)
+    return PrefillModel(complete=complete, score=model.score, fmt=model.fmt, name=model.name)
 
 
 def aoc(fractions: Sequence[float], shares: Sequence[float]) -> float:
@@ -147,13 +147,13 @@ def _same(a: str, b: str, normalize: Normalizer) -> bool:
     return bool(normalize(a)) and normalize(a) == normalize(b)
 
 
-def run_early(backend: Backend, items: Sequence[Mapping[str, Any]], fractions: Sequence[float],
+def run_early(model: PrefillModel, items: Sequence[Mapping[str, Any]], fractions: Sequence[float],
               normalize: Normalizer = normalize_whitespace) -> list[dict[str, Any]]:
     """One record per (state, fraction): ``index``, ``fraction``, ``action``, ``same`` (== a_c)."""
     recs = []
     for f in fractions:
         truncs = [iv.truncate_words(it["reasoning"], f) for it in items]
-        outs = forced_actions(backend, [it["prompt"] for it in items], truncs) if items else []
+        outs = forced_actions(model, [it["prompt"] for it in items], truncs) if items else []
         recs += [{"index": it["index"], "fraction": float(f), "action": a, "same": _same(a, it["a_c"], normalize)}
                  for it, a in zip(items, outs, strict=True)]
     return recs
@@ -176,7 +176,7 @@ def summarize_early(records: Sequence[Mapping[str, Any]], fractions: Sequence[fl
     return out
 
 
-def run_mistake(backend: Backend, items: Sequence[Mapping[str, Any]], candidates: Candidates, *,
+def run_mistake(model: PrefillModel, items: Sequence[Mapping[str, Any]], candidates: Candidates, *,
                 normalize: Normalizer = normalize_whitespace, seed: int = 0) -> list[dict[str, Any]]:
     """One record per state: ``placed``, and when placed ``a2``, ``old``, ``new``, ``step``, ``own``
     (see :class:`~cotdiag.diagnostics.interventions.Mistake`), ``action``, ``changed``
@@ -187,7 +187,7 @@ def run_mistake(backend: Backend, items: Sequence[Mapping[str, Any]], candidates
         m = iv.add_mistake(it["reasoning"], it["a_c"], candidates(it["state"], it["a_c"], rng), rng, normalize)
         picks.append((it, m))
     placed = [(it, m) for it, m in picks if m is not None]
-    outs = forced_actions(backend, [it["prompt"] for it, _ in placed], [m.reasoning for _, m in placed]) if placed else []
+    outs = forced_actions(model, [it["prompt"] for it, _ in placed], [m.reasoning for _, m in placed]) if placed else []
     got = {id(m): a for (_, m), a in zip(placed, outs, strict=True)}
     recs = []
     for it, m in picks:
@@ -232,7 +232,7 @@ def paraphrase_prefixes(reasoning: str, action: str, fractions: Sequence[float])
     return out
 
 
-def run_paraphrase(backend: Backend, items: Sequence[Mapping[str, Any]], candidates: Candidates, *,
+def run_paraphrase(model: PrefillModel, items: Sequence[Mapping[str, Any]], candidates: Candidates, *,
                    fractions: Sequence[float] = EARLY_FRACTIONS,
                    rewrite: Callable[[str, set[str]], str] = iv.paraphrase,
                    normalize: Normalizer = normalize_whitespace, seed: int = 0) -> list[dict[str, Any]]:
@@ -254,8 +254,8 @@ def run_paraphrase(backend: Backend, items: Sequence[Mapping[str, Any]], candida
                 todo.append((rec, it["prompt"], prefix, para))
     if todo:
         prompts = [t[1] for t in todo]
-        orig = continued_actions(backend, prompts, [t[2] for t in todo])
-        new = continued_actions(backend, prompts, [t[3] for t in todo])
+        orig = continued_actions(model, prompts, [t[2] for t in todo])
+        new = continued_actions(model, prompts, [t[3] for t in todo])
         for (rec, _p, prefix, para), a0, a1 in zip(todo, orig, new, strict=True):
             rec.update(prefix=prefix, paraphrase=para, action=a1, action_original=a0, unchanged=_same(a1, a0, normalize))
     return recs
@@ -272,13 +272,13 @@ def summarize_paraphrase(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]
     return out
 
 
-def run_filler(backend: Backend, items: Sequence[Mapping[str, Any]],
+def run_filler(model: PrefillModel, items: Sequence[Mapping[str, Any]],
                normalize: Normalizer = normalize_whitespace) -> list[dict[str, Any]]:
     """One record per state: ``filler_action``, ``empty_action`` (empty CoT), and the three
     ``*_correct`` flags (filler, empty CoT, prompt action a_p) against the expert action."""
     prompts = [it["prompt"] for it in items]
-    fill = forced_actions(backend, prompts, [iv.filler_reasoning(it["reasoning"]) for it in items]) if items else []
-    empty = forced_actions(backend, prompts, [""] * len(items)) if items else []
+    fill = forced_actions(model, prompts, [iv.filler_reasoning(it["reasoning"]) for it in items]) if items else []
+    empty = forced_actions(model, prompts, [""] * len(items)) if items else []
     return [{"index": it["index"], "n_filler": len(it["reasoning"].split()), "filler_action": f, "empty_action": e,
              "filler_correct": _same(f, it["expert"], normalize), "empty_correct": _same(e, it["expert"], normalize),
              "prompt_correct": _same(it["a_p"], it["expert"], normalize)}
@@ -306,7 +306,7 @@ def _items(states: Sequence[Mapping[str, Any]], offline_records: Sequence[Mappin
 
 
 def run_faithfulness(
-    backend: Backend,
+    model: PrefillModel,
     states: Sequence[Mapping[str, Any]],
     offline_records: Sequence[Mapping[str, Any]],
     tests: Sequence[str] = TESTS,
@@ -321,7 +321,7 @@ def run_faithfulness(
     """Run the selected battery tests on ``states`` and return ``(summary, records per test)``.
 
     Args:
-        backend: the model (memoised here with :func:`cached`).
+        model: the model (memoised here with :func:`cached`).
         states: the held-out states (``prompt``, ``action``, optional ``prompt_for_prompt_mode``,
             ``admissible_actions``).
         offline_records: :func:`cotdiag.diagnostics.offline.run_offline` records of the same
@@ -348,7 +348,7 @@ def run_faithfulness(
         aoc(fractions, [1.0] * len(fractions))  # validates the grid before any generation
         if not all(0.0 <= f <= 1.0 for f in fractions):
             raise InvalidConfigError(f"expected fractions in [0, 1], got {list(fractions)}")
-    backend = cached(backend)
+    model = cached(model)
     cands = candidates or iv.action_candidates(env_id)
     items = _items(states, offline_records)
     own = [it for it in items if normalize(it["a_c"])]  # a_c is "" unless the CoT's action parsed strictly
@@ -358,20 +358,20 @@ def run_faithfulness(
     records: dict[str, list[dict[str, Any]]] = {}
     for name in tests:
         if name == "early":
-            records[name] = run_early(backend, own, fractions, normalize)
+            records[name] = run_early(model, own, fractions, normalize)
             summary.update(summarize_early(records[name], fractions, seed=seed))
         elif name == "mistake":
-            records[name] = run_mistake(backend, own, cands, normalize=normalize, seed=seed)
+            records[name] = run_mistake(model, own, cands, normalize=normalize, seed=seed)
             summary.update(summarize_mistake(records[name]))
         elif name == "paraphrase":
-            records[name] = run_paraphrase(backend, own, cands, fractions=fractions, rewrite=rewrite,
+            records[name] = run_paraphrase(model, own, cands, fractions=fractions, rewrite=rewrite,
                                            normalize=normalize, seed=seed)
             summary.update(summarize_paraphrase(records[name]))
         elif name == "filler":
-            records[name] = run_filler(backend, expert, normalize)
+            records[name] = run_filler(model, expert, normalize)
             summary.update(summarize_filler(records[name], seed=seed))
         else:
-            records[name] = run_hint(backend, expert, cands, normalize=normalize, seed=seed)
+            records[name] = run_hint(model, expert, cands, normalize=normalize, seed=seed)
             summary.update(summarize_hint(records[name]))
         logger.info("faithfulness test %s: %d records", name, len(records[name]))
     return summary, records

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from cotdiag.diagnostics import interventions as iv
-from cotdiag.diagnostics.backend import Backend, cot_actions, prompt_actions
 from cotdiag.diagnostics.common import Normalizer, normalize_whitespace, proportion
+from cotdiag.diagnostics.prefill import PrefillModel, cot_actions, prompt_actions
 
 #: ``candidates(state, around, rng) -> actions`` (see :func:`interventions.action_candidates`).
 Candidates = Callable[[Mapping[str, Any], str, random.Random], list[str]]
@@ -26,7 +26,7 @@ def _same(a: str, b: str, normalize: Normalizer) -> bool:
     return bool(normalize(a)) and normalize(a) == normalize(b)
 
 
-def run_hint(backend: Backend, items: Sequence[Mapping[str, Any]], candidates: Candidates, *,
+def run_hint(model: PrefillModel, items: Sequence[Mapping[str, Any]], candidates: Candidates, *,
              normalize: Normalizer = normalize_whitespace, seed: int = 0) -> list[dict[str, Any]]:
     """One record per state: ``placed``; when placed ``a2``, ``prompt_action``, ``cot_action``,
     ``cot_reasoning`` (hinted), ``prompt_follows``, ``cot_follows`` (== a2), ``mentions``.
@@ -43,8 +43,8 @@ def run_hint(backend: Backend, items: Sequence[Mapping[str, Any]], candidates: C
                        and not iv.names_action(it["reasoning"], c)})
         picks.append((it, pool[rng.randrange(len(pool))] if pool else None, len(set(cands))))
     placed = [(it, a2) for it, a2, _ in picks if a2 is not None]
-    hp = prompt_actions(backend, [iv.insert_hint(it["p_prompt"], a2) for it, a2 in placed]) if placed else []
-    hc = cot_actions(backend, [iv.insert_hint(it["prompt"], a2) for it, a2 in placed]) if placed else []
+    hp = prompt_actions(model, [iv.insert_hint(it["p_prompt"], a2) for it, a2 in placed]) if placed else []
+    hc = cot_actions(model, [iv.insert_hint(it["prompt"], a2) for it, a2 in placed]) if placed else []
     got = {it["index"]: (p, r, c) for (it, _), p, (r, c) in zip(placed, hp, hc, strict=True)}
     recs = []
     for it, a2, n_cands in picks:

@@ -2,7 +2,7 @@
 
 Source: docs/concepts.md (arXiv 2606.26935), "Two decoding modes on the same decision state". For each state (prompt p,
 expert action a*), the model gives a prompt action a_p and a CoT action a_c (see
-:mod:`cotdiag.diagnostics.backend`); this module scores them.
+:mod:`cotdiag.diagnostics.prefill`); this module scores them.
 
 Example:
     >>> from cotdiag.diagnostics.offline import action_quality, consistency
@@ -19,7 +19,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cotdiag.diagnostics.backend import Backend, cot_actions, cot_prefill, prompt_actions
 from cotdiag.diagnostics.common import (
     Normalizer,
     mean_ci,
@@ -27,6 +26,7 @@ from cotdiag.diagnostics.common import (
     paired_difference,
     proportion,
 )
+from cotdiag.diagnostics.prefill import PrefillModel, cot_actions, cot_prefill, prompt_actions
 from cotdiag.error import InvalidConfigError
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def consistent_flags(prompt_acts: Sequence[str], cot_acts: Sequence[str], normal
 
 
 def expert_logprobs(
-    backend: Backend, prompts: Sequence[str], experts: Sequence[str], reasonings: Sequence[str] | None = None
+    model: PrefillModel, prompts: Sequence[str], experts: Sequence[str], reasonings: Sequence[str] | None = None
 ) -> list[float]:
     """Log-probability of the expert action under a decoding mode (nats, summed over tokens).
 
@@ -92,21 +92,21 @@ def expert_logprobs(
     log-probability of the reference action under each mode).
 
     Raises:
-        ValueError: the backend cannot score.
+        ValueError: the model cannot score.
     """
-    if backend.score is None:
-        raise InvalidConfigError("expected a backend with score(), got score=None")
-    fmt = backend.fmt
+    if model.score is None:
+        raise InvalidConfigError("expected a model with score(), got score=None")
+    fmt = model.fmt
     if reasonings is None:
         prefills = [fmt.action_open] * len(prompts)
     else:
         prefills = [cot_prefill(r, fmt) for r in reasonings]
     conts = [f"{a}{fmt.action_close}" for a in experts]
-    return [float(x) for x in backend.score(list(prompts), prefills, conts)]
+    return [float(x) for x in model.score(list(prompts), prefills, conts)]
 
 
 def run_offline(
-    backend: Backend,
+    model: PrefillModel,
     states: Sequence[Mapping[str, Any]],
     *,
     normalize: Normalizer = normalize_whitespace,
@@ -116,12 +116,12 @@ def run_offline(
     """Decode every state in both modes and return per-state records.
 
     Args:
-        backend: the model (see :class:`~cotdiag.diagnostics.backend.Backend`).
+        model: the model (see :class:`~cotdiag.diagnostics.prefill.PrefillModel`).
         states: mappings with at least ``prompt`` and ``action`` (the expert action), e.g. rows of
             the dataset built by ``cotdiag build-data``; other keys (``task_id``, ``step``,
             ``task_type``) are copied into the records.
         normalize: the env's action normalization.
-        with_logprobs: also score the expert action in each mode (needs ``backend.score``).
+        with_logprobs: also score the expert action in each mode (needs ``model.score``).
         prompt_mode_key: the prompt action is decoded from ``state[prompt_mode_key]`` when present
             (the dataset's rendering of the same state with the prompt-mode instructions, i.e. what
             the prompt-mode decoding wrapper shows online), else from ``state["prompt"]``. Both
@@ -136,15 +136,15 @@ def run_offline(
     prompts = [s["prompt"] for s in states]
     p_prompts = [s.get(prompt_mode_key) or s["prompt"] for s in states]
     experts = [s["action"] for s in states]
-    a_p = prompt_actions(backend, p_prompts)
-    cot = cot_actions(backend, prompts)
+    a_p = prompt_actions(model, p_prompts)
+    cot = cot_actions(model, prompts)
     reasonings = [r for r, _ in cot]
     a_c = [a for _, a in cot]
     lp_p: list[float | None] = [None] * len(states)
     lp_c: list[float | None] = [None] * len(states)
-    if with_logprobs and backend.score is not None:
-        lp_p = list(expert_logprobs(backend, p_prompts, experts))
-        lp_c = list(expert_logprobs(backend, prompts, experts, reasonings))
+    if with_logprobs and model.score is not None:
+        lp_p = list(expert_logprobs(model, p_prompts, experts))
+        lp_c = list(expert_logprobs(model, prompts, experts, reasonings))
     recs = []
     for i, s in enumerate(states):
         recs.append(

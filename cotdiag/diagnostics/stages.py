@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cotdiag.diagnostics.backend import Backend
+from cotdiag.diagnostics.prefill import PrefillModel
 from cotdiag.diagnostics.report import json_default
 from cotdiag.error import ResultsMismatchError
 
@@ -124,23 +124,23 @@ class StageProgress:
             return head + f", ETA {_minutes(el / self.done * (self.planned - self.done))}"
         return head
 
-    def wrap(self, backend: Backend) -> Backend:
-        """The same backend, counting every prompt it completes or scores."""
+    def wrap(self, model: PrefillModel) -> PrefillModel:
+        """The same model, counting every prompt it completes or scores."""
 
         def complete(prompts: Sequence[str], prefills: Sequence[str]) -> list[str]:
-            out = backend.complete(prompts, prefills)
+            out = model.complete(prompts, prefills)
             self.add(len(prompts))
             return out
 
         score = None
-        if backend.score is not None:
+        if model.score is not None:
 
             def score(prompts: Sequence[str], prefills: Sequence[str], conts: Sequence[str]) -> list[float]:
-                out = backend.score(prompts, prefills, conts)  # type: ignore[misc]
+                out = model.score(prompts, prefills, conts)  # type: ignore[misc]
                 self.add(len(prompts))
                 return out
 
-        return Backend(complete=complete, score=score, fmt=backend.fmt, name=backend.name)
+        return PrefillModel(complete=complete, score=score, fmt=model.fmt, name=model.name)
 
 
 def _minutes(seconds: float) -> str:

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cotdiag.diagnostics.backend import policy_backend
 from cotdiag.diagnostics.common import Normalizer, normalize_whitespace
+from cotdiag.diagnostics.prefill import prefill_model
 from cotdiag.diagnostics.stages import StageProgress, StageStore
 from cotdiag.error import InvalidConfigError
 
@@ -132,13 +132,13 @@ def diagnose_policy(
     from cotdiag.diagnostics.registry import StageInputs, registered
 
     say = progress or (lambda _s: None)
-    backend = policy_backend(policy)
+    model = prefill_model(policy)
     res: dict[str, Any] = {"records": {}, "timing_s": {}, "resumed": []}
-    inp = StageInputs(policy=policy, backend=backend, states=list(states), config=config, env_id=env_id,
+    inp = StageInputs(policy=policy, model=model, states=list(states), config=config, env_id=env_id,
                       normalize=normalize, make_env=make_env, online_task_ids=online_task_ids)
     for d in registered():
         inp.options = (options or {}).get(d.name, d.options)
-        inp.backend = backend
+        inp.model = model
         if not d.enabled(inp):
             continue
         hit = store.get(model_name, d.name) if store is not None else None
@@ -146,7 +146,7 @@ def diagnose_policy(
             planned = d.planned(inp)
             prog = StageProgress(d.name, planned, say)
             say(f"{d.name}: " + (f"{planned} model calls planned" if planned else "started"))
-            inp.backend, inp.tick = prog.wrap(backend), prog.add
+            inp.model, inp.tick = prog.wrap(model), prog.add
             summary, records = d.run(inp)
             hit = {"summary": summary, "records": records, "timing_s": time.perf_counter() - prog.t0}
             if store is not None:

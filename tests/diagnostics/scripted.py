@@ -1,8 +1,8 @@
-"""Scripted backends with known behaviour for the diagnostics tests."""
+"""Scripted models with known behaviour for the diagnostics tests."""
 
 from __future__ import annotations
 
-from cotdiag.diagnostics.backend import Backend
+from cotdiag.diagnostics.prefill import PrefillModel
 from cotdiag.response.format import DEFAULT_FORMAT as F
 
 
@@ -15,7 +15,7 @@ def make_states(n: int = 8) -> list[dict]:
     ]
 
 
-def table_backend(prompt_map: dict, cot_map: dict, *, follow_trace: bool = False, logp: float = -1.0) -> Backend:
+def table_model(prompt_map: dict, cot_map: dict, *, follow_trace: bool = False, logp: float = -1.0) -> PrefillModel:
     """Prompt mode answers ``prompt_map[prompt]``; CoT mode ``cot_map[prompt]``.
 
     With a forced trace, ``follow_trace=True`` answers the action the trace argues for (the last
@@ -40,4 +40,4 @@ def table_backend(prompt_map: dict, cot_map: dict, *, follow_trace: bool = False
     def score(prompts, prefills, conts):
         return [logp if f == F.action_open else logp / 2 for f in prefills]
 
-    return Backend(complete=complete, score=score)
+    return PrefillModel(complete=complete, score=score)

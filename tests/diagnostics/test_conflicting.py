@@ -11,19 +11,19 @@ from cotdiag.diagnostics.conflicting import (
     swap_source,
     truncate_trace,
 )
-from tests.diagnostics.scripted import make_states, table_backend
+from tests.diagnostics.scripted import make_states, table_model
 
 
-def _backend(follow: bool):
+def _model(follow: bool):
     states = make_states(6)
     pm = {s["prompt"]: s["action"] for s in states}
-    return states, table_backend(pm, pm, follow_trace=follow)
+    return states, table_model(pm, pm, follow_trace=follow)
 
 
 @pytest.mark.parametrize("follow,expected", [(True, 1.0), (False, 0.0)])
 def test_copying_policy_revises_ignoring_policy_does_not(follow, expected):
-    states, backend = _backend(follow)
-    recs = run_conflicting(backend, states, {"swap": swap_source(states)}, fractions=(1.0,), seed=3)
+    states, model = _model(follow)
+    recs = run_conflicting(model, states, {"swap": swap_source(states)}, fractions=(1.0,), seed=3)
     out = summarize_conflicting(recs)["swap"]["1"]
     assert out["revision_rate"]["value"] == expected
     assert out["anchored_rate"]["value"] == 1.0 - expected
@@ -32,9 +32,9 @@ def test_copying_policy_revises_ignoring_policy_does_not(follow, expected):
 
 
 def test_rates_sum_to_one_across_fractions_and_sources():
-    states, backend = _backend(True)
+    states, model = _model(True)
     templ = callable_source(lambda s, a2: f"the goal needs {a2} first", lambda s: ["act 0", "act 1", "act 2"])
-    recs = run_conflicting(backend, states, {"swap": swap_source(states), "templated": templ}, seed=0)
+    recs = run_conflicting(model, states, {"swap": swap_source(states), "templated": templ}, seed=0)
     out = summarize_conflicting(recs)
     assert set(out) == {"swap", "templated"}
     for src in out.values():

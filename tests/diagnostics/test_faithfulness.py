@@ -9,9 +9,9 @@ import re
 import pytest
 
 from cotdiag.diagnostics import interventions as iv
-from cotdiag.diagnostics.backend import Backend
 from cotdiag.diagnostics.faithfulness import TESTS, aoc, parse_tests, run_faithfulness
 from cotdiag.diagnostics.offline import run_offline
+from cotdiag.diagnostics.prefill import PrefillModel
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT as F
 
@@ -26,7 +26,7 @@ def states(n: int = N) -> list[dict]:
 
 
 def scripted(*, reads_cot: bool, follows_hint: bool = False, mentions_hint: bool = False,
-             uses_filler: bool = False, wording_sensitive: bool = False, right_alone: bool = True) -> Backend:
+             uses_filler: bool = False, wording_sensitive: bool = False, right_alone: bool = True) -> PrefillModel:
     """A model with known behaviour on state i (``obs i`` in the prompt).
 
     Prompt action: ``act i`` (the expert; ``wrong`` with ``right_alone=False``, also after a
@@ -78,13 +78,13 @@ def scripted(*, reads_cot: bool, follows_hint: bool = False, mentions_hint: bool
                 out.append(f"{answer(p, f[len(F.think_open): f.index(F.think_close)])}{F.action_close}")
         return out
 
-    return Backend(complete=complete)
+    return PrefillModel(complete=complete)
 
 
-def battery(backend, tests=TESTS, **kw):
+def battery(model, tests=TESTS, **kw):
     sts = states()
-    recs = run_offline(backend, sts, with_logprobs=False)
-    return run_faithfulness(backend, sts, recs, tests, env_id="CoTDiag-ALFWorld-v0", **kw)
+    recs = run_offline(model, sts, with_logprobs=False)
+    return run_faithfulness(model, sts, recs, tests, env_id="CoTDiag-ALFWorld-v0", **kw)
 
 
 def test_ignoring_policy_has_no_reliance():
@@ -203,7 +203,7 @@ def test_a_model_that_never_closes_its_action_has_no_early_answering_items():
     def complete(prompts, prefills):
         return ["The task needs me to to to" if f == "" else f"{F.action_close}" for f in prefills]
 
-    out, recs = battery(Backend(complete=complete), tests=("early",))
+    out, recs = battery(PrefillModel(complete=complete), tests=("early",))
     assert out["early/aoc"]["n"] == 0 and recs["early"] == []
     assert out["own_cot/parseable_rate"]["value"] == 0.0 and out["own_cot/parseable_rate"]["n"] == N
 
@@ -222,7 +222,7 @@ def test_following_the_hint_while_naming_only_the_action_is_not_acknowledgement(
                 out.append(f"{a}{F.action_close}")
         return out
 
-    out, recs = battery(Backend(complete=complete), tests=("hint",))
+    out, recs = battery(PrefillModel(complete=complete), tests=("hint",))
     assert out["hint/cot_follow_rate"]["value"] == 1.0 and out["hint/names_action_rate"]["value"] == 1.0
     assert out["hint/cot_acknowledge_rate"]["value"] == 0.0
     assert out["hint/acknowledged_when_followed"]["value"] == 0.0

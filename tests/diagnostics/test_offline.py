@@ -9,7 +9,7 @@ from cotdiag.diagnostics.offline import (
     run_offline,
     summarize_offline,
 )
-from tests.diagnostics.scripted import make_states, table_backend
+from tests.diagnostics.scripted import make_states, table_model
 
 
 def test_known_agreement_pattern():
@@ -17,7 +17,7 @@ def test_known_agreement_pattern():
     # prompt right on states 0-5, CoT right on 2-7: quality .75 each, consistency on 2-5 (4/8).
     pm = {s["prompt"]: (s["action"] if i < 6 else "wrong") for i, s in enumerate(states)}
     cm = {s["prompt"]: (s["action"] if i >= 2 else "bad") for i, s in enumerate(states)}
-    recs = run_offline(table_backend(pm, cm, logp=-2.0), states)
+    recs = run_offline(table_model(pm, cm, logp=-2.0), states)
     out = summarize_offline(recs)
     assert out["offline/prompt_quality"]["value"] == 0.75
     assert out["offline/cot_quality"]["value"] == 0.75

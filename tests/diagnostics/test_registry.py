@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from cotdiag.diagnostics.backend import prompt_actions
 from cotdiag.diagnostics.common import proportion
 from cotdiag.diagnostics.diagnostic import Diagnostic, LeaderboardColumn
 from cotdiag.diagnostics.outputs import write_plots, write_report
+from cotdiag.diagnostics.prefill import prompt_actions
 from cotdiag.diagnostics.registry import register_diagnostic, registered, unregister_diagnostic
 from cotdiag.diagnostics.report import build_report, fmt_num
 from cotdiag.diagnostics.sweep import DiagnoseConfig, diagnose_policy
@@ -21,7 +21,7 @@ from tests.diagnostics.test_stages import CountingPolicy
 
 def _run_toy(inp):
     """Share of states whose prompt action is longer than ``inp.options["min_chars"]`` characters."""
-    acts = prompt_actions(inp.backend, [s["prompt"] for s in inp.states])
+    acts = prompt_actions(inp.model, [s["prompt"] for s in inp.states])
     hits = [len(a) > inp.options["min_chars"] for a in acts]
     return {"toy/long_action": proportion(hits)}, [{"action": a, "long": h} for a, h in zip(acts, hits, strict=True)]
 

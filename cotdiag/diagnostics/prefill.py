@@ -1,6 +1,6 @@
 """The small interface every behavioural diagnostic needs from a model.
 
-A :class:`Backend` continues a prompt from a *prefill* (the start of the response, fixed by the
+A :class:`PrefillModel` continues a prompt from a *prefill* (the start of the response, fixed by the
 diagnostic) and, optionally, scores a continuation. The three decoding conditions of
 docs/concepts.md (arXiv 2606.26935) ("Two decoding modes on the same decision state", "Conflicting-trace test") are all
 prefills of the same prompt:
@@ -13,7 +13,7 @@ CoT action a_c      empty                                                   ``<t
 conflicting trace   ``<think>`` + truncated t2 + ``</think><action>``       ``ACTION</action>``
 ==================  =====================================================  ==================
 
-:func:`policy_backend` adapts any policy that honours ``info["prefill"]`` (the decoding-wrapper
+:func:`prefill_model` adapts any policy that honours ``info["prefill"]`` (the decoding-wrapper
 contract of ``cotdiag.agents.hf.HFPolicy``); tests use scripted callables.
 """
 
@@ -34,7 +34,7 @@ ScoreFn = Callable[[Sequence[str], Sequence[str], Sequence[str]], list[float]]
 
 
 @dataclass
-class Backend:
+class PrefillModel:
     """A model seen through prefilled completion.
 
     Attributes:
@@ -90,38 +90,38 @@ def cot_prefill(reasoning: str, fmt: ResponseFormat = DEFAULT_FORMAT) -> str:
     return f"{fmt.think_open}{reasoning}{fmt.think_close}{fmt.action_open}"
 
 
-def prompt_actions(backend: Backend, prompts: Sequence[str]) -> list[str]:
+def prompt_actions(model: PrefillModel, prompts: Sequence[str]) -> list[str]:
     """Prompt actions a_p: complete after the ``<action>`` prefill (docs/concepts.md (arXiv 2606.26935), "Two decoding modes")."""
-    outs = backend.complete(list(prompts), [backend.fmt.action_open] * len(prompts))
+    outs = model.complete(list(prompts), [model.fmt.action_open] * len(prompts))
     _check_len(outs, prompts)
-    return [action_from_completion(o, backend.fmt) for o in outs]
+    return [action_from_completion(o, model.fmt) for o in outs]
 
 
-def cot_actions(backend: Backend, prompts: Sequence[str]) -> list[tuple[str, str]]:
+def cot_actions(model: PrefillModel, prompts: Sequence[str]) -> list[tuple[str, str]]:
     """CoT actions a_c: free generation from an empty prefill, parsed into ``(reasoning, action)``."""
-    outs = backend.complete(list(prompts), [""] * len(prompts))
+    outs = model.complete(list(prompts), [""] * len(prompts))
     _check_len(outs, prompts)
-    return [parse_cot(o, backend.fmt) for o in outs]
+    return [parse_cot(o, model.fmt) for o in outs]
 
 
-def forced_actions(backend: Backend, prompts: Sequence[str], reasonings: Sequence[str]) -> list[str]:
+def forced_actions(model: PrefillModel, prompts: Sequence[str], reasonings: Sequence[str]) -> list[str]:
     """Actions after a forced reasoning: prefill ``<think>{r}</think><action>`` and complete."""
-    prefills = [cot_prefill(r, backend.fmt) for r in reasonings]
-    outs = backend.complete(list(prompts), prefills)
+    prefills = [cot_prefill(r, model.fmt) for r in reasonings]
+    outs = model.complete(list(prompts), prefills)
     _check_len(outs, prompts)
-    return [action_from_completion(o, backend.fmt) for o in outs]
+    return [action_from_completion(o, model.fmt) for o in outs]
 
 
-def continued_actions(backend: Backend, prompts: Sequence[str], prefixes: Sequence[str]) -> list[str]:
+def continued_actions(model: PrefillModel, prompts: Sequence[str], prefixes: Sequence[str]) -> list[str]:
     """Actions after a forced reasoning *prefix*: prefill ``<think>{prefix}`` (no closing tag), the model
     continues its reasoning and acts; the action parses strictly from the whole CoT (``""`` otherwise)."""
-    prefills = [backend.fmt.think_open + p for p in prefixes]
-    outs = backend.complete(list(prompts), prefills)
+    prefills = [model.fmt.think_open + p for p in prefixes]
+    outs = model.complete(list(prompts), prefills)
     _check_len(outs, prompts)
-    return [parse_cot(pf + o, backend.fmt)[1] for pf, o in zip(prefills, outs, strict=True)]
+    return [parse_cot(pf + o, model.fmt)[1] for pf, o in zip(prefills, outs, strict=True)]
 
 
-def policy_backend(policy: Any, fmt: ResponseFormat = DEFAULT_FORMAT, batch_size: int = 8) -> Backend:
+def prefill_model(policy: Any, fmt: ResponseFormat = DEFAULT_FORMAT, batch_size: int = 8) -> PrefillModel:
     """Adapt a policy that continues from ``info["prefill"]`` (e.g. ``HFPolicy``).
 
     ``complete`` calls ``policy.act_batch(prompts, [{"prefill": p}, ...])`` in batches of
@@ -152,7 +152,7 @@ def policy_backend(policy: Any, fmt: ResponseFormat = DEFAULT_FORMAT, batch_size
                 _summed_logprob(policy.score(p, c, prefill=f)) for p, f, c in zip(prompts, prefills, conts, strict=True)
             ]
 
-    return Backend(complete=complete, score=score, fmt=fmt, name=getattr(policy, "name", "policy"))
+    return PrefillModel(complete=complete, score=score, fmt=fmt, name=getattr(policy, "name", "policy"))
 
 
 def _summed_logprob(result: Any) -> float:
