@@ -17,6 +17,16 @@ def _n_offline(inp: StageInputs) -> int:
     return min(len(inp.states), max(inp.config.offline_states, inp.config.conflict_states))
 
 
+def _plan_offline(inp: StageInputs) -> int:
+    """Model calls of the offline stage: two decodes, two expert scores, and with scoring one score per
+    admissible action in each mode."""
+    n = _n_offline(inp)
+    scored = 0
+    if inp.config.action_selection == "score":
+        scored = 2 * sum(len(s.get("admissible_actions") or []) for s in list(inp.states)[:n])
+    return n * (4 if _logprobs(inp) else 2) + scored
+
+
 def _logprobs(inp: StageInputs) -> bool:
     return bool(inp.config.with_logprobs and inp.model.score is not None)
 
@@ -24,7 +34,7 @@ def _logprobs(inp: StageInputs) -> bool:
 def _run_offline(inp: StageInputs) -> tuple[Any, Any]:
     cfg = inp.config
     recs = offline.run_offline(inp.model, list(inp.states)[: _n_offline(inp)], normalize=inp.normalize,
-                               with_logprobs=_logprobs(inp))
+                               with_logprobs=_logprobs(inp), action_selection=cfg.action_selection)
     return offline.summarize_offline(recs[: cfg.offline_states], seed=cfg.seed), recs
 
 
@@ -47,7 +57,8 @@ def _run_conflicting(inp: StageInputs) -> tuple[Any, Any]:
         srcs["swap"] = conflicting.swap_source(list(inp.states), inp.normalize)
     if "templated" in cfg.sources:
         srcs["templated"] = conflicting.templated_source(inp.env_id, inp.normalize)
-    prompt_acts = [r["prompt_action"] for r in (inp.records.get("offline") or [])[: len(cst)]]
+    prompt_acts = [r.get("prompt_action_generated", r["prompt_action"])  # the generated a1 under scoring too
+                   for r in (inp.records.get("offline") or [])[: len(cst)]]
     crecs = conflicting.run_conflicting(inp.model, cst, srcs, fractions=cfg.fractions,
                                         prompt_acts=prompt_acts or None, normalize=inp.normalize, seed=cfg.seed)
     return conflicting.summarize_conflicting(crecs), crecs
@@ -78,7 +89,7 @@ def _modes() -> int:
 
 BUILTIN: tuple[Diagnostic, ...] = (
     Diagnostic(
-        "offline", _run_offline, planned=lambda i: _n_offline(i) * (4 if _logprobs(i) else 2),
+        "offline", _run_offline, planned=_plan_offline,
         markdown=report.offline_md,
         plots=(("quality_over_checkpoints.png", plots.plot_quality),
                ("advantage_consistency.png", plots.plot_advantage_consistency)),

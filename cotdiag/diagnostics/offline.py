@@ -105,6 +105,31 @@ def expert_logprobs(
     return [float(x) for x in model.score(list(prompts), prefills, conts)]
 
 
+def best_admissible(model: PrefillModel, prompts: Sequence[str], prefills: Sequence[str],
+                    admissible: Sequence[Sequence[str]]) -> list[str | None]:
+    """Per state, the admissible action with the highest summed log-probability (nats) of
+    ``action + </action>`` after ``prompt + prefill`` (the first one on ties; ``None`` for a state
+    without admissible actions). All candidates go to ``model.score`` in one call.
+
+    Source: admissible-action scoring, ``action_selection="score"`` (docs/baselines.md), as the HF
+    policy does online (:meth:`cotdiag.agents.hf.HFPolicy.act`).
+
+    Raises:
+        cotdiag.error.InvalidConfigError: the model cannot score.
+    """
+    if model.score is None:
+        raise InvalidConfigError("expected a model with score() for action_selection='score', got score=None")
+    flat = [(i, a) for i, acts in enumerate(admissible) for a in acts]
+    best: dict[int, tuple[float, str]] = {}
+    if flat:
+        scores = model.score([prompts[i] for i, _ in flat], [prefills[i] for i, _ in flat],
+                             [f"{a}{model.fmt.action_close}" for _, a in flat])
+        for (i, a), sc in zip(flat, scores, strict=True):
+            if i not in best or float(sc) > best[i][0]:
+                best[i] = (float(sc), a)
+    return [best[i][1] if i in best else None for i in range(len(prompts))]
+
+
 def run_offline(
     model: PrefillModel,
     states: Sequence[Mapping[str, Any]],
@@ -112,6 +137,7 @@ def run_offline(
     normalize: Normalizer = normalize_whitespace,
     with_logprobs: bool = True,
     prompt_mode_key: str = "prompt_for_prompt_mode",
+    action_selection: str = "generate",
 ) -> list[dict[str, Any]]:
     """Decode every state in both modes and return per-state records.
 
@@ -127,12 +153,24 @@ def run_offline(
             the prompt-mode decoding wrapper shows online), else from ``state["prompt"]``. Both
             renderings hold the same task, history and observation; only the instruction line
             differs.
+        action_selection: ``"generate"`` (the generated action is the action) or ``"score"``: in
+            each mode the action is the state's admissible action (``state["admissible_actions"]``)
+            with the highest log-probability after the mode's prefix (prompt mode: after
+            ``<action>``; CoT mode: after the generated reasoning and ``<action>``;
+            :func:`best_admissible`); a state without admissible actions keeps the generated one.
 
     Returns:
         One dict per state: ``prompt_action``, ``cot_action``, ``cot_reasoning``, ``prompt_correct``,
         ``cot_correct``, ``consistent`` (bools), ``logp_prompt``, ``logp_cot`` (floats, nats, or
-        ``None``), plus the copied metadata.
+        ``None``), plus the copied metadata; with ``"score"`` also ``prompt_action_generated`` and
+        ``cot_action_generated``.
+
+    Raises:
+        cotdiag.error.InvalidConfigError: an unknown ``action_selection``, or ``"score"`` with a model
+            that cannot score.
     """
+    if action_selection not in ("generate", "score"):
+        raise InvalidConfigError(f"expected action_selection in ['generate', 'score'], got {action_selection!r}")
     prompts = [s["prompt"] for s in states]
     p_prompts = [s.get(prompt_mode_key) or s["prompt"] for s in states]
     experts = [s["action"] for s in states]
@@ -140,6 +178,13 @@ def run_offline(
     cot = cot_actions(model, prompts)
     reasonings = [r for r, _ in cot]
     a_c = [a for _, a in cot]
+    generated = {"prompt_action_generated": list(a_p), "cot_action_generated": list(a_c)}
+    if action_selection == "score":
+        adm = [list(s.get("admissible_actions") or []) for s in states]
+        fmt = model.fmt
+        for acts, chosen in ((a_p, best_admissible(model, p_prompts, [fmt.action_open] * len(states), adm)),
+                             (a_c, best_admissible(model, prompts, [cot_prefill(r, fmt) for r in reasonings], adm))):
+            acts[:] = [c if c is not None else a for a, c in zip(acts, chosen, strict=True)]
     lp_p: list[float | None] = [None] * len(states)
     lp_c: list[float | None] = [None] * len(states)
     if with_logprobs and model.score is not None:
@@ -159,6 +204,7 @@ def run_offline(
                 "consistent": bool(normalize(a_p[i])) and normalize(a_p[i]) == normalize(a_c[i]),
                 "logp_prompt": lp_p[i],
                 "logp_cot": lp_c[i],
+                **({k: v[i] for k, v in generated.items()} if action_selection == "score" else {}),
             }
         )
     return recs

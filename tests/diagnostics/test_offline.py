@@ -51,3 +51,35 @@ def test_normalization_and_consistency():
 
 def test_empty_actions_never_agree():
     assert consistency(["", "a"], ["", "a"])["successes"] == 1
+
+
+def test_scored_actions_pick_the_best_admissible_action_in_each_mode():
+    """``action_selection="score"``: each mode's action is the admissible action the model scores highest
+    after that mode's prefix (prompt: ``<action>``; CoT: the generated reasoning then ``<action>``); the
+    generated actions stay in the records; a state without admissible actions keeps its generated one."""
+    from cotdiag.diagnostics.prefill import PrefillModel
+    from cotdiag.response.format import DEFAULT_FORMAT as F
+
+    states = make_states(4)
+    for i, s in enumerate(states):
+        s["admissible_actions"] = [] if i == 3 else ["look", s["action"], "go north"]
+    base = table_model({s["prompt"]: "wrong" for s in states}, {s["prompt"]: "bad" for s in states})
+    seen = []
+
+    def score(prompts, prefills, conts):  # the expert action scores -1, everything else -5
+        seen.extend(zip(prompts, prefills, conts, strict=True))
+        by_prompt = {s["prompt"]: s["action"] for s in states}
+        return [-1.0 if c == by_prompt[p] + F.action_close else -5.0 for p, c in zip(prompts, conts, strict=True)]
+
+    recs = run_offline(PrefillModel(complete=base.complete, score=score), states, with_logprobs=False,
+                       action_selection="score")
+    assert [r["prompt_action"] for r in recs] == ["act 0", "act 1", "act 2", "wrong"]
+    assert [r["cot_action"] for r in recs] == ["act 0", "act 1", "act 2", "bad"]
+    assert [r["prompt_action_generated"] for r in recs] == ["wrong"] * 4
+    assert [r["cot_action_generated"] for r in recs] == ["bad"] * 4
+    assert summarize_offline(recs)["offline/cot_quality"]["value"] == 0.75
+    prefills = {f for _, f, _ in seen}
+    assert prefills == {F.action_open, f"{F.think_open}because{F.think_close}{F.action_open}"}
+    assert len(seen) == 2 * 3 * 3  # two modes, three states with three admissible actions each
+    with pytest.raises(Exception, match="score"):
+        run_offline(PrefillModel(complete=base.complete), states, with_logprobs=False, action_selection="score")

@@ -100,3 +100,26 @@ def test_progress_line_gives_an_eta_only_with_a_plan():
     q = StageProgress("y", None, lambda _s: None)
     q.done = 4
     assert "ETA" not in q.line() and "y: 4 model calls" in q.line()
+
+
+class ScoringPolicy(CountingPolicy):
+    """Also scores continuations (``score_batch``): the expert action highest."""
+
+    def score_batch(self, prompts, conts, prefills=None):
+        return [-1.0 if c == self.by_prompt[p] + F.action_close else -3.0 for p, c in zip(prompts, conts, strict=True)]
+
+
+def test_the_offline_plan_counts_admissible_scoring(tmp_path):
+    """With ``action_selection="score"`` the offline stage plans (and makes) one score call per admissible
+    action in each mode, besides the two decodes; the plan equals the count."""
+    import dataclasses
+
+    states = make_states(8)
+    for s in states:
+        s["admissible_actions"] = ["look", s["action"]]
+    lines: list[str] = []
+    cfg = dataclasses.replace(CFG, action_selection="score")
+    out = diagnose_policy(ScoringPolicy(states), states, cfg, progress=lines.append)
+    assert "offline: 36 model calls planned" in lines  # 6 states x (2 decodes + 2 modes x 2 admissible)
+    assert any(ln.startswith("offline: 36/36 model calls") and ln.endswith("done") for ln in lines)
+    assert out["offline"]["offline/cot_quality"]["value"] == 1.0
