@@ -21,8 +21,8 @@ for split in valid_seen valid_unseen; do
 done
 for split in valid_unseen valid_seen; do for run in sft_k0 sft_k0.3; do
   cotdiag diagnose --checkpoints "$STUDY/alfworld/$run" --env CoTDiag-ALFWorld-v0 --split "$split" \
-    --data "$STUDY/alfworld/data_$split" --out "$STUDY/alfworld/out/$run/$split" --states 40 --conflict-states 20 \
-    --attribution-examples 10 --online-episodes 8 --online-max-steps 30 --max-new-tokens 96 --device cpu --seed 0
+    --data "$STUDY/alfworld/data_$split" --out "$STUDY/alfworld/out/$run/$split" --offline_states 40 --conflict_states 20 \
+    --attribution_examples 10 --online_episodes 8 --online_max_steps 30 --max_new_tokens 96 --device cpu --seed 0
 done; done
 
 # BFCL and ScienceWorld: data, tiny model, two SFT runs and the diagnostics (benchmarks/study.py).
