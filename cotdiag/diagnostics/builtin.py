@@ -57,8 +57,7 @@ def _run_conflicting(inp: StageInputs) -> tuple[Any, Any]:
         srcs["swap"] = conflicting.swap_source(list(inp.states), inp.normalize)
     if "templated" in cfg.sources:
         srcs["templated"] = conflicting.templated_source(inp.env_id, inp.normalize)
-    prompt_acts = [r.get("prompt_action_generated", r["prompt_action"])  # the generated a1 under scoring too
-                   for r in (inp.records.get("offline") or [])[: len(cst)]]
+    prompt_acts = [offline.generated_action(r, "prompt") for r in (inp.records.get("offline") or [])[: len(cst)]]
     crecs = conflicting.run_conflicting(inp.model, cst, srcs, fractions=cfg.fractions,
                                         prompt_acts=prompt_acts or None, normalize=inp.normalize, seed=cfg.seed)
     return conflicting.summarize_conflicting(crecs), crecs

@@ -65,6 +65,7 @@ from cotdiag.diagnostics.common import (
     proportion,
 )
 from cotdiag.diagnostics.hint import hint_normalized, run_hint, summarize_hint  # noqa: F401  (re-exported)
+from cotdiag.diagnostics.offline import generated_action
 from cotdiag.diagnostics.prefill import (
     PrefillModel,
     continued_actions,
@@ -300,8 +301,8 @@ def _items(states: Sequence[Mapping[str, Any]], offline_records: Sequence[Mappin
     if len(states) != len(offline_records):
         raise InvalidConfigError(f"expected one offline record per state, got {len(offline_records)} for {len(states)}")
     return [{"index": i, "state": s, "prompt": s["prompt"], "p_prompt": s.get("prompt_for_prompt_mode") or s["prompt"],
-             "expert": str(s.get("action") or ""), "a_p": r.get("prompt_action_generated", r["prompt_action"]),
-             "a_c": r.get("cot_action_generated", r["cot_action"]),
+             "expert": str(s.get("action") or ""), "a_p": generated_action(r, "prompt"),
+             "a_c": generated_action(r, "cot"),
              "reasoning": r["cot_reasoning"] or ""}
             for i, (s, r) in enumerate(zip(states, offline_records, strict=True))]
 

@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cotdiag.agents.hf_cache import ACTION_SELECTIONS
 from cotdiag.diagnostics.common import (
     Normalizer,
     mean_ci,
@@ -169,8 +170,8 @@ def run_offline(
         cotdiag.error.InvalidConfigError: an unknown ``action_selection``, or ``"score"`` with a model
             that cannot score.
     """
-    if action_selection not in ("generate", "score"):
-        raise InvalidConfigError(f"expected action_selection in ['generate', 'score'], got {action_selection!r}")
+    if action_selection not in ACTION_SELECTIONS:
+        raise InvalidConfigError(f"expected action_selection in {list(ACTION_SELECTIONS)}, got {action_selection!r}")
     prompts = [s["prompt"] for s in states]
     p_prompts = [s.get(prompt_mode_key) or s["prompt"] for s in states]
     experts = [s["action"] for s in states]
@@ -208,6 +209,13 @@ def run_offline(
             }
         )
     return recs
+
+
+def generated_action(record: Mapping[str, Any], mode: str) -> str:
+    """The action a :func:`run_offline` record's model generated in ``mode`` (``"prompt"`` or ``"cot"``):
+    ``{mode}_action_generated`` under scoring, else ``{mode}_action``. The interventions of the other
+    stages decode freely, so they compare against this one."""
+    return record.get(f"{mode}_action_generated", record[f"{mode}_action"])
 
 
 def summarize_offline(records: Sequence[Mapping[str, Any]], *, seed: int = 0) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cotdiag.agents.hf_cache import ACTION_SELECTIONS
 from cotdiag.diagnostics.common import Normalizer, normalize_whitespace
 from cotdiag.diagnostics.prefill import prefill_model
 from cotdiag.diagnostics.stages import StageProgress, StageStore
@@ -51,7 +52,7 @@ class DiagnoseConfig:
     action_selection: str = field(default="generate", metadata={
         "help": "Offline actions: 'generate' (the generated action) or 'score' (the admissible action with the "
                 "highest log-probability after the mode's prefix; the other stages keep the generated ones).",
-        "choices": ["generate", "score"]})
+        "choices": list(ACTION_SELECTIONS)})
     seed: int = field(default=0, metadata={"help": "Seed of trace choice, bootstrap and the online plan."})
     faithfulness_tests: tuple[str, ...] = field(default=(), metadata={
         "help": "CoT faithfulness battery on the offline states (docs/faithfulness.md), comma-separated: early, "
@@ -73,8 +74,8 @@ class DiagnoseConfig:
         self.faithfulness_tests = parse_tests(self.faithfulness_tests)
         if "early" in self.faithfulness_tests and len(set(self.fractions)) < 2:
             raise InvalidConfigError(f"expected at least two distinct fractions for early answering, got {list(self.fractions)}")
-        if self.action_selection not in ("generate", "score"):
-            raise InvalidConfigError(f"expected action_selection in ['generate', 'score'], got {self.action_selection!r}")
+        if self.action_selection not in ACTION_SELECTIONS:
+            raise InvalidConfigError(f"expected action_selection in {list(ACTION_SELECTIONS)}, got {self.action_selection!r}")
         if not 0 < self.top_k_percent <= 100:
             raise InvalidConfigError(f"expected 0 < top_k_percent <= 100, got {self.top_k_percent}")
 

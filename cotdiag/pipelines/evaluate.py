@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cotdiag.error import InvalidConfigError
+from cotdiag.rollout.evaluation import BACKENDS
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class EvaluateJob:
                 "for hf:.", "metavar": "KEY=VALUE"})
     import_modules: list[str] = field(default_factory=list, metadata={
         "help": "User module (dotted name or .py path) that registers envs/policies.", "metavar": "MODULE"})
-    backend: str = field(default="local", metadata={"help": "Where episodes run.", "choices": ["local", "ray"]})
+    backend: str = field(default="local", metadata={"help": "Where episodes run.", "choices": list(BACKENDS)})
     ray_address: str | None = field(default=None, metadata={"help": "Ray cluster address (default: a local Ray "
                                                                     "instance)."})
     num_workers: int | None = field(default=None, metadata={"help": "Ray actors (default: one per CPU).", "min": 1})

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cotdiag.rollout.evaluation import BACKENDS
+
 
 @dataclass
 class LeaderboardJob:
@@ -20,7 +22,7 @@ class LeaderboardJob:
     out: Path = field(default=Path("runs/leaderboard"), metadata={"help": "Leaderboard directory (resumes)."})
     import_modules: list[str] = field(default_factory=list, metadata={
         "help": "User module (dotted name or .py path) that registers envs/policies.", "metavar": "MODULE"})
-    backend: str = field(default="local", metadata={"help": "Where episodes run.", "choices": ["local", "ray"]})
+    backend: str = field(default="local", metadata={"help": "Where episodes run.", "choices": list(BACKENDS)})
     ray_address: str | None = field(default=None, metadata={
         "help": "Ray cluster address (default: a local Ray instance)."})
     num_workers: int | None = field(default=None, metadata={"help": "Ray actors (default: one per CPU).", "min": 1})

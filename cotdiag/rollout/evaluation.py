@@ -30,6 +30,9 @@ from cotdiag.versions import ML_PACKAGES, SIMULATOR_PACKAGES, installed_versions
 
 logger = logging.getLogger(__name__)
 
+#: Where episodes run: in this process (``"local"``) or on Ray actors (``"ray"``).
+BACKENDS: tuple[str, ...] = ("local", "ray")
+
 
 def policy_settings(policy: Any) -> dict[str, Any] | None:
     """``policy.settings()`` when the policy has it (:meth:`cotdiag.agents.hf.HFPolicy.settings`: what
@@ -169,8 +172,8 @@ def evaluate(
         cotdiag.error.InvalidConfigError: ``backend`` is not ``"local"`` or ``"ray"``, or the env
             constructor does not take ``env_kwargs``.
     """
-    if backend not in ("local", "ray"):
-        raise InvalidConfigError(f"expected backend in ['local', 'ray'], got {backend!r}")
+    if backend not in BACKENDS:
+        raise InvalidConfigError(f"expected backend in {list(BACKENDS)}, got {backend!r}")
     if not isinstance(num_envs, int) or num_envs < 1:
         raise InvalidConfigError(f"expected num_envs to be an int >= 1, got {num_envs!r}")
 
