@@ -73,12 +73,11 @@ def read_config_file(ctx: typer.Context, param: typer.CallbackParam, value: Path
         raise typer.BadParameter(f"expected a YAML mapping of option names to values, got {type(data).__name__}",
                                  param=param)
     params = {p.name: p for p in ctx.command.params if p.name and p.name != "config_file"}
-    names = set(params)
     values = {str(k).replace("-", "_"): v for k, v in data.items()}
     for k, v in values.items():  # a YAML list for a comma-separated option (fractions: [0, 1])
         if isinstance(v, list) and k in params and not getattr(params[k], "multiple", False):
             values[k] = ",".join(str(x) for x in v)
-    unknown = sorted(set(values) - names)
+    unknown = sorted(set(values) - set(params))
     if unknown:
         raise typer.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)} for this command", param=param)
     ctx.default_map = {**(ctx.default_map or {}), **values}
