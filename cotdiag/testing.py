@@ -157,6 +157,7 @@ class ScriptedTextEnv(TextEnv):
     """
 
     splits = ("test",)
+    invalid_action_feedback = "Nothing happens."
 
     def __init__(self, split: str = "test", task_ids: tuple[str, ...] | list[str] | None = None, **kwargs) -> None:
         self._task_list = list(task_ids) if task_ids is not None else ["task/0", "task/1", "task/2"]

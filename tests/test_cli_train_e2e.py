@@ -52,6 +52,26 @@ def test_readme_train_sft_with_smollm2(work):
     assert log["steps"] == 1 and log["decisions"] > 0
 
 
+def test_train_sft_continues_an_adapter_with_recovery_turns(work):
+    # docs/baselines.md: train on the shipped agent's adapter (or any `--lora_r` output) with recovery turns
+    from safetensors.torch import load_file
+
+    first = work / "runs/sft_k0.3"
+    if not (first / "adapter_config.json").is_file():
+        test_readme_train_sft_with_smollm2(work)
+    run("train", "sft", "--data", "runs/data", "--model", "runs/sft_k0.3", "--output_dir", "runs/sft_more",
+        "--lora_r", "8", "--recovery_rate", "0.5", "--learning_rate", "1e-3", "--warmup_steps", "0", "--max_steps", "1",
+        cwd=work)
+    out = work / "runs/sft_more"
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m"
+    before, after = load_file(first / "adapter_model.safetensors"), load_file(out / "adapter_model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(not (before[k] == after[k]).all() for k in before), "the adapter was trained on"
+    proc = subprocess.run([COTDIAG, "train", "sft", "--data", "runs/data", "--model", "runs/sft_k0.3", "--output_dir",
+                           "runs/sft_bad", "--lora_r", "4", "--max_steps", "1"], cwd=work, capture_output=True, text=True)
+    assert proc.returncode != 0 and "rank 8" in proc.stderr.strip().splitlines()[-1]
+
+
 @pytest.fixture(scope="module")
 def tiny_sft(work):
     run("train", "sft", "--data", "runs/data", "--output_dir", "runs/sft_tiny", "--max_steps", "1",

@@ -11,6 +11,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from cotdiag.error import InvalidConfigError
 from cotdiag.response.protocol import DecodingProtocol
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,48 @@ def add_lora(lm: Any, r: int, alpha: int | None = None) -> Any:
         if p.requires_grad:
             p.data = p.data.to(torch.float32)
     return lm
+
+
+def load_trainable(path: str, model: str, dtype: str, lora_r: int, lora_alpha: int | None = None) -> tuple[Any, str]:
+    """The model ``train sft`` trains, and the base model name its output records.
+
+    ``path`` is a full model folder (or hub id): loaded in ``dtype``, wrapped with new LoRA adapters
+    when ``lora_r`` > 0. ``path`` is a LoRA adapter folder (a ``train sft --lora_r`` output or a
+    shipped agent such as ``smollm2-135m-alfworld``): with ``lora_r`` > 0 that adapter is trained on
+    (its base frozen in ``dtype``, the adapter in float32, the output an adapter of the same base);
+    with ``lora_r`` 0 the adapter is merged into its base and all weights train.
+
+    Returns:
+        ``(model, base)``: ``base`` is the name the output's provenance records as its base
+        (``model``, or the adapter's own base when training on an adapter).
+
+    Raises:
+        InvalidConfigError: ``lora_r`` differs from the rank of the adapter in ``path``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from cotdiag.agents.pretrained import load_causal_lm, resolve_model
+
+    adapter = Path(path) / "adapter_config.json"
+    if not adapter.is_file():
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        return (add_lora(lm, lora_r, lora_alpha) if lora_r else lm), model
+    if not lora_r:
+        return load_causal_lm(path, dtype=getattr(torch, dtype)), model
+    from peft import PeftModel
+
+    cfg = json.loads(adapter.read_text())
+    if int(cfg.get("r", 0)) != int(lora_r):
+        raise InvalidConfigError(f"{model} is a LoRA adapter of rank {cfg.get('r')}; training on it keeps that rank, "
+                                 f"got --lora_r {lora_r}")
+    base = str(cfg["base_model_name_or_path"])
+    lm = AutoModelForCausalLM.from_pretrained(resolve_model(base), dtype=getattr(torch, dtype))
+    lm = PeftModel.from_pretrained(lm, path, is_trainable=True)
+    for p in lm.parameters():
+        if p.requires_grad:
+            p.data = p.data.to(torch.float32)
+    return lm, base
 
 
 def write_provenance(folder: Path, protocol: DecodingProtocol | None, model: str, path: str) -> None:

@@ -120,29 +120,46 @@ def tokenize_conversation(tokenizer: Any, messages: Sequence[dict[str, str]], *,
         ``[{"input_ids", "labels", "action_token_mask", "decision"}]``, each ``list[int]`` of one
         length ``L``: ``labels`` is ``-100`` outside the assistant turns trained in this example,
         ``action_token_mask`` is 1 on action tokens (the span rule), ``decision`` is the
-        assistant-turn index (0-based, over the whole episode) of each trained token, ``-1``
-        elsewhere.
+        decision id (:func:`decision_ids`: the trained assistant turns numbered 0-based over the
+        whole episode) of each trained token, ``-1`` elsewhere. Assistant turns marked
+        ``"train": False`` stay in the text with no labels.
     """
     text, spans = conversation_spans(tokenizer, messages, fmt, use_chat_template)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    rank = decision_ids(messages)
     if max_length is None or len(ids) <= max_length:
-        return [_example(ids, offsets, spans, range(len(spans)))]
+        return [_example(ids, offsets, spans, range(len(spans)), rank)]
     return _chunks(tokenizer, messages, spans, max_length, fmt, use_chat_template)
 
 
+def decision_ids(messages: Sequence[dict[str, Any]]) -> list[int]:
+    """Per assistant turn, its decision id: the turns without ``"train": False`` numbered 0, 1, ...
+    in order; ``-1`` for the untrained ones (:mod:`cotdiag.baselines.recovery`'s failed actions)."""
+    out, n = [], 0
+    for m in messages:
+        if m["role"] != "assistant":
+            continue
+        trained = m.get("train", True) is not False
+        out.append(n if trained else -1)
+        n += trained
+    return out
+
+
 def _example(ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[int, int, int, int]],
-             trained: Sequence[int], first_decision: int = 0) -> dict[str, list[int]]:
+             trained: Sequence[int], rank: Sequence[int], first_turn: int = 0) -> dict[str, list[int]]:
     labels = [IGNORE_INDEX] * len(ids)
     action = [0] * len(ids)
     decision = [-1] * len(ids)
     for d in trained:
+        if rank[d + first_turn] < 0:  # an untrained turn: context only
+            continue
         start, end, a0, a1 = spans[d]
         amask = span_token_mask(offsets, a0, a1)
         for j, (s, _e) in enumerate(offsets):
             if start <= s < end:
                 labels[j] = ids[j]
-                decision[j] = d + first_decision
+                decision[j] = rank[d + first_turn]
                 action[j] = amask[j]
     return {"input_ids": ids, "labels": labels, "action_token_mask": action, "decision": decision}
 
@@ -160,6 +177,7 @@ def _chunks(tokenizer: Any, messages: Sequence[dict[str, str]], spans: list[tupl
                              add_special_tokens=False)["input_ids"])
 
     head = list(messages[:2])
+    rank = decision_ids(messages)
     n_dec = len(spans)
     out: list[dict[str, list[int]]] = []
     done = 0  # decisions trained so far
@@ -177,11 +195,12 @@ def _chunks(tokenizer: Any, messages: Sequence[dict[str, str]], spans: list[tupl
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
         trained = range(done - m, last - m + 1)  # indices into `sub`
-        ex = _example(ids, offsets, sub, trained, first_decision=m)
+        ex = _example(ids, offsets, sub, trained, rank, first_turn=m)
         if len(ids) > max_length:  # one turn alone is longer than the budget: keep its end
             cut = len(ids) - max_length
             ex = {k: v[cut:] for k, v in ex.items()}
-        out.append(ex)
+        if any(lab != IGNORE_INDEX for lab in ex["labels"]):  # a chunk of untrained turns only adds nothing
+            out.append(ex)
         done = last + 1
     return out
 

@@ -39,12 +39,14 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from cotdiag.baselines.checkpoints import (
     ProvenanceCallback,
-    add_lora,
+    load_trainable,
     cast_saved_weights,
     resume_checkpoint,
     save_dtype_for,
     write_provenance,
 )
+from cotdiag.baselines.conversation import decision_ids, tokenize_conversation
+from cotdiag.baselines.recovery import with_recovery_turns
 from cotdiag.baselines.tiny import load_or_build_model
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
@@ -82,6 +84,10 @@ class ActionMaskSFTConfig(SFTConfig):
     response_format: str = field(
         default="cot", metadata={"help": "Training response: 'cot', 'prompt' or 'mixed'.", "choices": list(RESPONSE_FORMATS)}
     )
+    recovery_rate: float = field(default=0.0, metadata={
+        "help": "Conversation data: probability that an expert decision is preceded by a failed action (no "
+                "loss) and the env's 'invalid action' feedback, so the model learns to recover "
+                "(cotdiag.baselines.recovery; 0: the expert episodes as recorded)."})
     mask_seed: int | None = field(
         default=None, metadata={"help": "Seed choosing the masked examples and mixed formats (None: seed)."}
     )
@@ -115,6 +121,8 @@ class ActionMaskSFTConfig(SFTConfig):
             self.bf16 = auto_bf16()
         if self.bf16 and not cuda_available():
             self.use_cpu = True  # bfloat16 autocast on the CPU (transformers refuses bf16 without a GPU otherwise)
+        if not 0.0 <= float(self.recovery_rate) <= 1.0:
+            raise InvalidConfigError(f"expected recovery_rate in [0, 1], got {self.recovery_rate!r}")
         if not 0.0 <= float(self.action_mask_ratio) <= 1.0:
             raise InvalidConfigError(f"expected action_mask_ratio in [0, 1], got {self.action_mask_ratio!r}")
         if int(self.lora_r) < 0:
@@ -203,20 +211,27 @@ def tokenize_sft_dataset(
     config: ActionMaskSFTConfig,
     *,
     fmt: ResponseFormat = DEFAULT_FORMAT,
+    show_admissible: bool = False,
 ) -> Dataset:
     """Tokenize an expert dataset for :func:`train_sft`.
 
     A *decision* is one assistant turn: a row of a per-state dataset, or one turn of a conversation
     row (:mod:`cotdiag.baselines.conversation`). ``k`` (``config.action_mask_ratio``) has one meaning
     for both: a seeded set of exactly ``round(k * n)`` of the ``n`` decisions gets no loss on its
-    action tokens (the span rule of :func:`cotdiag.response.protocol.span_token_mask`).
+    action tokens (the span rule of :func:`cotdiag.response.protocol.span_token_mask`). With
+    ``recovery_rate`` > 0, conversation rows get failed actions before some decisions
+    (:func:`cotdiag.baselines.recovery.with_recovery_turns`, seeded by ``mask_seed``/``seed``); those
+    turns are context, not decisions.
 
     Args:
         dataset: per-state rows with ``prompt``, ``trace``, ``action`` and (for the prompt format)
             ``prompt_for_prompt_mode`` (falls back to ``prompt``); or conversation rows with
             ``messages`` and ``messages_prompt_mode``.
         tokenizer: the model's tokenizer.
-        config: reads ``response_format``, ``action_mask_ratio``, ``mask_seed``/``seed``, ``max_length``.
+        config: reads ``response_format``, ``action_mask_ratio``, ``recovery_rate``,
+            ``mask_seed``/``seed``, ``max_length``.
+        show_admissible: the data's protocol lists admissible actions in user turns (recovery
+            turns' feedback then does too).
 
     Returns:
         A ``Dataset`` with ``input_ids``, ``labels``, ``action_token_mask``, ``masked_tokens``
@@ -236,14 +251,14 @@ def tokenize_sft_dataset(
     pieces: dict[str, list[Any]] = {k: [] for k in keys}
     cols = set(dataset.column_names)
     offset = 0  # global id of the row's first decision
+    recovery_rng = np.random.default_rng([seed, 7])
     for i, ex in enumerate(dataset):
         f = str(formats[i])
         if "messages" in cols:
-            from cotdiag.baselines.conversation import tokenize_conversation
-
-            msgs = ex["messages"] if f == "cot" else ex["messages_prompt_mode"]
+            msgs = with_recovery_turns(ex, f, float(config.recovery_rate), recovery_rng,
+                                       show_admissible=show_admissible, fmt=fmt)
             examples = tokenize_conversation(tokenizer, msgs, max_length=config.max_length, fmt=fmt)
-            n_dec = sum(m["role"] == "assistant" for m in msgs)
+            n_dec = sum(d >= 0 for d in decision_ids(msgs))
         else:
             if f == "cot":
                 prompt, trace = ex["prompt"], ex["trace"]
@@ -318,8 +333,10 @@ def train_sft(
 
     Args:
         dataset: the expert dataset (:func:`cotdiag.baselines.data.build_dataset`).
-        model: a path or hub id of a causal LM, or ``"tiny"`` (build the embedded default, see
-            :func:`load_or_build_model`).
+        model: a path or hub id of a causal LM, a named model (``smollm2-135m``, a shipped agent),
+            a LoRA adapter folder (trained on with ``lora_r`` > 0, see
+            :func:`~cotdiag.baselines.checkpoints.load_trainable`), or ``"tiny"`` (build the
+            embedded default, see :func:`load_or_build_model`).
         config: training arguments; ``config.output_dir`` receives checkpoints
             (``checkpoint-STEP``), the final model and tokenizer, ``action_mask.json`` and
             ``train_log.json``.
@@ -331,8 +348,7 @@ def train_sft(
         ``{"output_dir", "train_loss", "steps", "masked_examples", "examples", "decisions",
         "log_history"}``.
     """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from trl import SFTTrainer
 
     out = Path(config.output_dir)
@@ -342,10 +358,9 @@ def train_sft(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dtype = config.model_dtype if config.model_dtype != "auto" else ("bfloat16" if config.lora_r else "float32")
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
-    if config.lora_r:
-        lm = add_lora(lm, config.lora_r, config.lora_alpha)
-    train = tokenize_sft_dataset(dataset, tokenizer, config, fmt=fmt)
+    lm, base = load_trainable(path, model, dtype, config.lora_r, config.lora_alpha)
+    train = tokenize_sft_dataset(dataset, tokenizer, config, fmt=fmt,
+                                 show_admissible=bool(protocol is not None and protocol.show_admissible))
     masked = masked_decisions(train)
     n_dec = len({d for ds in train["decisions"] for d in ds})
     (out / "action_mask.json").write_text(json.dumps({
@@ -355,14 +370,14 @@ def train_sft(
     }, indent=2) + "\n")
     if protocol is not None:
         protocol.save(out)
-    extra = [ProvenanceCallback(protocol, model, path, save_dtype_for(config))]
+    extra = [ProvenanceCallback(protocol, base, path, save_dtype_for(config))]
     collator = ActionMaskingCollator(pad_token_id=tokenizer.pad_token_id, padding_free=config.padding_free)
     trainer = SFTTrainer(model=lm, args=config, data_collator=collator, train_dataset=train,
                          processing_class=tokenizer, callbacks=[*(callbacks or []), *extra])
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(config.resume_from_checkpoint, out))
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
-    write_provenance(out, protocol, model, path)
+    write_provenance(out, protocol, base, path)
     cast_saved_weights(out, save_dtype_for(config))
     summary = {
         "output_dir": str(out), "train_loss": float(result.training_loss), "steps": int(result.global_step),

@@ -102,6 +102,9 @@ class TextEnv(gym.Env[str, str], abc.ABC):
     #: diagnostics. Imported only when traces are built; ``None`` gives generic traces (with one
     #: warning). docs/adding_an_env.md shows how to write one.
     reasoning_templates: str | None = None
+    #: The observation the env returns for an inadmissible action (``None``: not declared). SFT's
+    #: recovery turns (:mod:`cotdiag.baselines.recovery`) show it after a failed action.
+    invalid_action_feedback: str | None = None
 
     def __init__(
         self,

@@ -85,6 +85,7 @@ class ALFWorldEnv(TextEnv):
 
     splits = tuple(SPLITS)
     reasoning_templates = "cotdiag.traces.templates:ALFWorldTraces"
+    invalid_action_feedback = "Nothing happens."
 
     def __init__(
         self,
