@@ -39,8 +39,8 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from cotdiag.baselines.checkpoints import (
     ProvenanceCallback,
-    load_trainable,
     cast_saved_weights,
+    load_trainable,
     resume_checkpoint,
     save_dtype_for,
     write_provenance,
