@@ -237,7 +237,11 @@ def tokenize_sft_dataset(
         A ``Dataset`` with ``input_ids``, ``labels``, ``action_token_mask``, ``masked_tokens``
         (``list[int]``: 1 on the action tokens whose loss is dropped), ``mask_action`` (``bool``: the
         example holds a masked decision), ``format`` (``"cot"``/``"prompt"``), ``example_index``
-        (``int``: the dataset row) and ``decisions`` (``list[int]``: the global decision ids trained).
+        (``int``: the dataset row), ``decisions`` (``list[int]``: the global decision ids trained)
+        and ``recovery_turns`` (``int``: failed actions inserted in the row, on its first example).
+
+    Raises:
+        InvalidConfigError: ``recovery_rate`` > 0 on per-state rows.
     """
     from datasets import Dataset
 
@@ -247,9 +251,12 @@ def tokenize_sft_dataset(
         formats = np.where(np.random.default_rng(seed + 1).random(n) < 0.5, "cot", "prompt")
     else:
         formats = np.array([config.response_format] * n)
-    keys = ("input_ids", "labels", "action_token_mask", "decision", "format", "example_index")
+    keys = ("input_ids", "labels", "action_token_mask", "decision", "format", "example_index", "recovery_turns")
     pieces: dict[str, list[Any]] = {k: [] for k in keys}
     cols = set(dataset.column_names)
+    if config.recovery_rate and "messages" not in cols:
+        raise InvalidConfigError("recovery_rate needs conversation data (build-data's default protocol), "
+                                 "got per-state rows")
     offset = 0  # global id of the row's first decision
     recovery_rng = np.random.default_rng([seed, 7])
     for i, ex in enumerate(dataset):
@@ -258,7 +265,8 @@ def tokenize_sft_dataset(
             msgs = with_recovery_turns(ex, f, float(config.recovery_rate), recovery_rng,
                                        show_admissible=show_admissible, fmt=fmt)
             examples = tokenize_conversation(tokenizer, msgs, max_length=config.max_length, fmt=fmt)
-            n_dec = sum(d >= 0 for d in decision_ids(msgs))
+            ids = decision_ids(msgs)
+            n_dec, n_failed = sum(d >= 0 for d in ids), sum(d < 0 for d in ids)
         else:
             if f == "cot":
                 prompt, trace = ex["prompt"], ex["trace"]
@@ -267,16 +275,18 @@ def tokenize_sft_dataset(
                 trace = None
             t = tokenize_example(tokenizer, prompt, ex["action"], trace, fmt=fmt, max_length=config.max_length)
             examples = [{**t, "decision": [0 if lab != IGNORE_INDEX else -1 for lab in t["labels"]]}]
-            n_dec = 1
-        for t in examples:
+            n_dec, n_failed = 1, 0
+        for j, t in enumerate(examples):
             for k in ("input_ids", "labels", "action_token_mask"):
                 pieces[k].append(t[k])
             pieces["decision"].append([d + offset if d >= 0 else -1 for d in t["decision"]])
             pieces["format"].append(f)
             pieces["example_index"].append(i)
+            pieces["recovery_turns"].append(n_failed if j == 0 else 0)
         offset += n_dec
     masked = choose_masked(offset, float(config.action_mask_ratio), seed)
-    rows = {k: pieces[k] for k in ("input_ids", "labels", "action_token_mask", "format", "example_index")}
+    rows = {k: pieces[k] for k in ("input_ids", "labels", "action_token_mask", "format", "example_index",
+                                   "recovery_turns")}
     rows["masked_tokens"] = [[int(a and d >= 0 and bool(masked[d])) for a, d in zip(am, dec, strict=True)]
                              for am, dec in zip(pieces["action_token_mask"], pieces["decision"], strict=True)]
     rows["decisions"] = [sorted({d for d in dec if d >= 0}) for dec in pieces["decision"]]
@@ -367,6 +377,7 @@ def train_sft(
         "action_mask_ratio": config.action_mask_ratio, "response_format": config.response_format,
         "seed": config.seed if config.mask_seed is None else config.mask_seed,
         "unit": "decision", "decisions": n_dec, "examples": len(train), "masked_decisions": masked,
+        "recovery_rate": config.recovery_rate, "recovery_turns": int(sum(train["recovery_turns"])),
     }, indent=2) + "\n")
     if protocol is not None:
         protocol.save(out)

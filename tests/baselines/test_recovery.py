@@ -94,3 +94,20 @@ def test_rate_zero_is_the_recorded_conversation_and_bad_input_is_refused(conv_da
     assert invalid_action_feedback("CoTDiag-ALFWorld-v0") == "Nothing happens."
     with pytest.raises(InvalidConfigError, match="invalid_action_feedback"):
         invalid_action_feedback("CoTDiag-BFCL-v0")
+
+
+def test_sft_dataset_counts_the_failed_turns_and_refuses_per_state_rows(conv_dataset, scripted_dataset, micro_model):
+    from transformers import AutoTokenizer
+
+    from cotdiag.agents.pretrained import resolve_model
+    from cotdiag.baselines.sft import ActionMaskSFTConfig, tokenize_sft_dataset
+
+    tok = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
+    cfg = ActionMaskSFTConfig(output_dir="unused", recovery_rate=1.0, use_cpu=True, bf16=False)
+    train = tokenize_sft_dataset(conv_dataset, tok, cfg)
+    expected = sum(sum(d < 0 for d in decision_ids(with_recovery_turns(ex, "cot", 1.0, np.random.default_rng(0))))
+                   for ex in conv_dataset)  # rate 1: every decision with a failed action gets one, whatever the draws
+    assert sum(train["recovery_turns"]) == expected > 0
+    assert len({d for ds in train["decisions"] for d in ds}) == sum(len(ex["actions"]) for ex in conv_dataset)
+    with pytest.raises(InvalidConfigError, match="conversation data"):
+        tokenize_sft_dataset(scripted_dataset, AutoTokenizer.from_pretrained(micro_model), cfg)
