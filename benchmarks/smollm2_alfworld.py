@@ -41,10 +41,12 @@ def training_log(folder: Path) -> dict:
     prov = folder / "cotdiag_provenance.json"
     if prov.is_file():
         out["provenance"] = json.loads(prov.read_text())
-        hist = json.loads((folder / "trainer_state.json").read_text())["log_history"] if (
-            folder / "trainer_state.json").is_file() else []
-        if hist and not out.get("loss_curve"):
-            out["loss_curve"] = [[h["step"], h["loss"]] for h in hist if "loss" in h]
+    state = folder / "trainer_state.json"  # a shipped agent or a checkpoint-N: the trainer's own log
+    if state.is_file() and not out.get("loss_curve"):
+        st = json.loads(state.read_text())
+        out["loss_curve"] = [[h["step"], h["loss"]] for h in st["log_history"] if "loss" in h]
+        out.setdefault("steps", st.get("global_step"))
+        out.setdefault("epochs", st.get("epoch"))
     return out
 
 

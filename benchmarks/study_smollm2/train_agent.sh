@@ -6,6 +6,7 @@
 #   K=0.3 benchmarks/study_smollm2/train_agent.sh                  # the k = 0.3 arm (decision-level masking)
 #   OUT=runs/agent330 INIT=smollm2-135m-alfworld RECOVERY=0.5 EPOCHS=1 LR=5e-4 \
 #     benchmarks/study_smollm2/train_agent.sh                      # stage 2: the shipped adapter + recovery turns
+#                                                                  # (measured: no better, not shipped; docs/baselines.md)
 #
 # INIT is the model training starts from: the base (default) or a LoRA adapter (a run's output, a
 # checkpoint, or the shipped agent), whose adapter is then trained on. RECOVERY is train sft's
