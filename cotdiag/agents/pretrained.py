@@ -215,13 +215,14 @@ def model_protocol(spec: str) -> DecodingProtocol | None:
     return load_protocol(path) if path.is_dir() else None
 
 
-def load_causal_lm(path: str | os.PathLike, dtype: object = None) -> object:
+def load_causal_lm(path: str | os.PathLike, dtype: object = None, *, trainable: bool = False) -> object:
     """``AutoModelForCausalLM.from_pretrained(path)``, also for a folder holding a LoRA adapter.
 
     A folder with ``adapter_config.json`` (what ``cotdiag train sft --lora_r R`` writes) names its
     base model in ``base_model_name_or_path`` (a named model such as ``smollm2-135m``, a path or a
     hub id); the base is resolved with :func:`resolve_model`, the adapter applied with peft and
-    merged, so the returned model is a plain ``PreTrainedModel``.
+    merged, so the returned model is a plain ``PreTrainedModel``; with ``trainable=True`` the
+    adapter is not merged and its weights require gradients (a ``peft.PeftModel``, to train on).
 
     Raises:
         DependencyNotInstalled: an adapter folder without ``peft`` installed.
@@ -238,6 +239,8 @@ def load_causal_lm(path: str | os.PathLike, dtype: object = None) -> object:
         raise DependencyNotInstalled(f"{folder} holds a LoRA adapter; loading it needs peft (pip install peft)") from e
     base_name = json.loads(adapter.read_text())["base_model_name_or_path"]
     base = AutoModelForCausalLM.from_pretrained(resolve_model(base_name), dtype=dtype)
+    if trainable:
+        return PeftModel.from_pretrained(base, str(folder), is_trainable=True)
     return PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
 
 

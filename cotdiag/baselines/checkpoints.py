@@ -32,12 +32,17 @@ def resume_checkpoint(value: str | bool | None, out: Path) -> str | bool | None:
 
 def add_lora(lm: Any, r: int, alpha: int | None = None) -> Any:
     """Wrap ``lm`` with float32 LoRA adapters of rank ``r`` on every linear layer (peft); the base is frozen."""
-    import torch
     from peft import LoraConfig, get_peft_model
 
     cfg = LoraConfig(r=int(r), lora_alpha=int(alpha or 2 * r), lora_dropout=0.0, target_modules="all-linear",
                      task_type="CAUSAL_LM")
-    lm = get_peft_model(lm, cfg)
+    return _trainable_in_float32(get_peft_model(lm, cfg))
+
+
+def _trainable_in_float32(lm: Any) -> Any:
+    """Cast the parameters that require gradients (the adapters) to float32, in place; returns ``lm``."""
+    import torch
+
     for p in lm.parameters():
         if p.requires_grad:
             p.data = p.data.to(torch.float32)
@@ -61,29 +66,19 @@ def load_trainable(path: str, model: str, dtype: str, lora_r: int, lora_alpha: i
         InvalidConfigError: ``lora_r`` differs from the rank of the adapter in ``path``.
     """
     import torch
-    from transformers import AutoModelForCausalLM
 
-    from cotdiag.agents.pretrained import load_causal_lm, resolve_model
+    from cotdiag.agents.pretrained import load_causal_lm
 
+    dt = getattr(torch, dtype)
     adapter = Path(path) / "adapter_config.json"
-    if not adapter.is_file():
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    if not adapter.is_file() or not lora_r:  # a full model (LoRA added on request), or an adapter merged
+        lm = load_causal_lm(path, dtype=dt)
         return (add_lora(lm, lora_r, lora_alpha) if lora_r else lm), model
-    if not lora_r:
-        return load_causal_lm(path, dtype=getattr(torch, dtype)), model
-    from peft import PeftModel
-
     cfg = json.loads(adapter.read_text())
     if int(cfg.get("r", 0)) != int(lora_r):
         raise InvalidConfigError(f"{model} is a LoRA adapter of rank {cfg.get('r')}; training on it keeps that rank, "
                                  f"got --lora_r {lora_r}")
-    base = str(cfg["base_model_name_or_path"])
-    lm = AutoModelForCausalLM.from_pretrained(resolve_model(base), dtype=getattr(torch, dtype))
-    lm = PeftModel.from_pretrained(lm, path, is_trainable=True)
-    for p in lm.parameters():
-        if p.requires_grad:
-            p.data = p.data.to(torch.float32)
-    return lm, base
+    return _trainable_in_float32(load_causal_lm(path, dtype=dt, trainable=True)), str(cfg["base_model_name_or_path"])
 
 
 def write_provenance(folder: Path, protocol: DecodingProtocol | None, model: str, path: str) -> None:

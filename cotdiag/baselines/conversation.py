@@ -130,7 +130,7 @@ def tokenize_conversation(tokenizer: Any, messages: Sequence[dict[str, str]], *,
     rank = decision_ids(messages)
     if max_length is None or len(ids) <= max_length:
         return [_example(ids, offsets, spans, range(len(spans)), rank)]
-    return _chunks(tokenizer, messages, spans, max_length, fmt, use_chat_template)
+    return _chunks(tokenizer, messages, spans, rank, max_length, fmt, use_chat_template)
 
 
 def decision_ids(messages: Sequence[dict[str, Any]]) -> list[int]:
@@ -165,7 +165,7 @@ def _example(ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[i
 
 
 def _chunks(tokenizer: Any, messages: Sequence[dict[str, str]], spans: list[tuple[int, int, int, int]],
-            max_length: int, fmt: ResponseFormat, use_chat_template: bool | None) -> list[dict[str, list[int]]]:
+            rank: Sequence[int], max_length: int, fmt: ResponseFormat, use_chat_template: bool | None) -> list[dict[str, list[int]]]:
     """Examples of at most ``max_length`` tokens: head (system, first user) + the latest turns that fit.
 
     Each example after the first keeps at most ``max_length // 2`` tokens of already-trained turns
@@ -177,7 +177,6 @@ def _chunks(tokenizer: Any, messages: Sequence[dict[str, str]], spans: list[tupl
                              add_special_tokens=False)["input_ids"])
 
     head = list(messages[:2])
-    rank = decision_ids(messages)
     n_dec = len(spans)
     out: list[dict[str, list[int]]] = []
     done = 0  # decisions trained so far

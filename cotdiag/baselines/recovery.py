@@ -105,10 +105,10 @@ def with_recovery_turns(row: dict[str, Any], mode: str, rate: float, rng: np.ran
     if not 0.0 <= rate <= 1.0:
         raise InvalidConfigError(f"expected recovery_rate in [0, 1], got {rate!r}")
     messages = list(row["messages"] if mode == "cot" else row["messages_prompt_mode"])
-    actions = list(row["actions"])
-    draws = rng.random(max(0, len(actions) - 1))
     if rate == 0.0:
         return messages
+    actions = list(row["actions"])
+    draws = rng.random(max(0, len(actions) - 1))
     feedback = invalid_action_feedback(str(row.get("env", "")))
     admissible = row.get("admissible_actions") or [[] for _ in actions]
     source = templates_for(str(row.get("env", ""))) if mode == "cot" else None
