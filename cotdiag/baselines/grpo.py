@@ -45,8 +45,8 @@ from cotdiag.baselines.episodes import (
     action_token_mask,
     episode_dataset,
 )
+from cotdiag.baselines.precision import auto_bf16
 from cotdiag.baselines.sampling import sample_completions
-from cotdiag.baselines.sft import auto_bf16
 from cotdiag.error import InvalidConfigError
 from cotdiag.response.format import DEFAULT_FORMAT, ResponseFormat
 from cotdiag.response.parsing import parse_response

@@ -31,6 +31,10 @@ def make_console() -> Console:
 #: Libraries whose DEBUG lines drown the log with -v (matplotlib's font scan alone prints hundreds).
 QUIET_LOGGERS: tuple[str, ...] = ("matplotlib", "PIL", "urllib3", "filelock", "fsspec", "httpx", "httpcore",
                                   "asyncio", "py4j")
+#: Libraries whose WARNING lines are not the user's concern: torchao (the `bf16` extra), imported by
+#: transformers and peft when installed, warns at import that its GPU kernels (mxfp8, cutlass) do not
+#: load on a CPU machine, and registers enums that torch's pytree warns about.
+SILENT_LOGGERS: tuple[str, ...] = ("torchao", "torch.utils._pytree")
 #: Deprecation warnings of libraries that every training run would print, with nothing for the user to do.
 QUIET_WARNINGS: tuple[str, ...] = (r".*`gradient_checkpointing` is deprecated.*", r".*pin_memory.*")
 
@@ -45,6 +49,8 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DE
     logging.getLogger("cotdiag").setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in SILENT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=FutureWarning)
         warnings.filterwarnings("ignore", message=message, category=UserWarning)
