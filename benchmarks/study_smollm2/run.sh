@@ -2,7 +2,7 @@
 # The study of docs/concepts.md on a pretrained chat model, SmolLM2-135M-Instruct (`smollm2-135m`).
 #
 #   benchmarks/study_smollm2/run.sh              # all three envs, sized for one H100/H200 + 16 cores
-#   benchmarks/study_smollm2/run.sh --cpu-small  # ALFWorld only, fewer states: <= 90 min on 2 cores
+#   benchmarks/study_smollm2/run.sh --cpu-small  # ALFWorld only, fewer states: about 36 min on 2 cores
 #
 # Run from the repository root (uses .venv/bin/python when `make venv` built it, else $PYTHON or python). Each stage resumes (benchmarks/study.py
 # skips what exists), so a killed run is re-run with the same command. STUDY sets the work folder;
@@ -25,7 +25,8 @@ if [ "$MODE" = cpu-small ]; then
   # 4 examples (lr 2e-4, about 380 tokens each; 96 of the 2,332 training states), checkpoints 12 and
   # 24; 16 offline states, 10 conflicting states (swapped traces, fractions 0 and 1), 4 attribution
   # examples and 2 online episodes per mode (8 steps) per checkpoint and split. Measured on 2 cores:
-  # one SFT step takes about 40 s per arm, so this is the most that fits in 90 minutes.
+  # one SFT step took about 40 s per arm in float32, 18 s in bfloat16 autocast (train sft's CPU default;
+  # 2026-12-07: data 10 min, SFT 7.5 min, diagnostics 18 min).
   export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
   SIZE=(--train-episodes 160 --heldout-episodes 16 --max-steps 24 --batch-size 4 --lr 2e-4 --save-steps 12
         --no-gradient-checkpointing --max-length 640 --states 16 --conflict-states 10 --fractions 0,1
