@@ -84,6 +84,10 @@ def held_out_states(env: str, split: str | None, data: Path | None, episodes: in
 
     Returns:
         ``(states, {"source": str, "meta": {"config": ..., "protocol": ...}})``.
+
+    Raises:
+        InvalidConfigError: ``data`` was rendered with another protocol than ``protocol``
+            (:func:`cotdiag.response.protocol.rendering_differences`).
     """
     from cotdiag.baselines.conversation import conversation_states
     from cotdiag.baselines.data import DataConfig, build_dataset, data_config_dict, load_data_meta
@@ -91,6 +95,13 @@ def held_out_states(env: str, split: str | None, data: Path | None, episodes: in
     if data is not None:
         from datasets import load_from_disk
 
+        from cotdiag.response.protocol import load_protocol, rendering_differences
+
+        diff = rendering_differences(load_protocol(data), protocol) if protocol is not None else []
+        if diff:
+            raise InvalidConfigError(f"held-out data {data} was rendered with another decoding protocol than the "
+                                     f"checkpoints' ({', '.join(diff)} differ): rebuild it with the checkpoints' "
+                                     "protocol (cotdiag_protocol.json) or leave out --data")
         ds = load_from_disk(str(data))
         rows = [dict(r) for r in ds]
         states = conversation_states(rows) if "messages" in ds.column_names else rows

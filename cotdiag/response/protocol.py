@@ -166,6 +166,23 @@ def load_protocol(folder: str | Path) -> DecodingProtocol | None:
         raise InvalidConfigError(f"{p} is not a decoding protocol: {e}") from e
 
 
+def rendering_differences(have: DecodingProtocol | None, want: DecodingProtocol) -> list[str]:
+    """The choices of ``want`` (a model's protocol) that data rendered with ``have`` does not share:
+    ``history``, ``show_admissible`` and ``fmt``, plus ``window`` and ``keep_first`` for the
+    ``"window"`` policy. ``have`` ``None`` is per-state data written without a protocol file, taken
+    as the ``"window"`` policy with ``want``'s window. ``max_context_tokens`` is a budget, not a
+    rendering, and is not compared.
+
+    Example:
+        >>> rendering_differences(DecodingProtocol(), DecodingProtocol(history="window"))
+        ['history']
+    """
+    if have is None:
+        return ["history"] if want.conversation else []
+    keys = ["history", "show_admissible", "fmt"] + ([] if want.conversation else ["window", "keep_first"])
+    return [k for k in keys if getattr(have, k) != getattr(want, k)]
+
+
 def span_token_mask(offsets: Sequence[tuple[int, int]], start: int, end: int) -> list[int]:
     """The span rule: 1 on tokens whose character span ``[s, e)`` overlaps ``[start, end)``.
 

@@ -93,3 +93,33 @@ def test_encode_example_keeps_the_prompt_end(run_dir):  # noqa: F811
     assert cut.input_ids[0].tolist() == full.input_ids[0, drop:].tolist()
     assert (cut.input_ids[0, cut.action_positions] == full.input_ids[0, full.action_positions]).all()
     assert (cut.rows == cut.action_positions - 1).all()
+
+
+def test_diagnose_refuses_held_out_data_of_another_protocol(run_dir, tmp_path):  # noqa: F811
+    """The held-out states must be rendered as the model reads its input: a window-protocol checkpoint
+    with conversation data, or a conversation checkpoint with per-state data, is refused in one line
+    before any model call; the matching pair is not."""
+    import shutil
+
+    from cotdiag.response.protocol import DecodingProtocol, rendering_differences
+
+    ck = tmp_path / "ck"
+    shutil.copytree(run_dir / "checkpoint-10", ck)
+    data = save_states(tmp_path / "data")  # per-state rows, no protocol file
+    cmd = ["diagnose", "--policy", f"hf:{ck}", "--env", "CoTDiag-ALFWorld-v0", "--data", str(data),
+           "--states", "2", "--conflict-states", "0", "--attribution-examples", "0", "--max-new-tokens", "4",
+           "--device", "cpu"]
+    DecodingProtocol().save(ck)  # a conversation model
+    res = CliRunner().invoke(app, [*cmd, "--out", str(tmp_path / "a")])
+    assert res.exit_code == 1 and "another decoding protocol" in str(res.exception)
+    assert "(history differ)" in str(res.exception) and not (tmp_path / "a" / "report.json").exists()
+    window = DecodingProtocol(history="window", window=3)
+    window.save(ck)
+    DecodingProtocol().save(data)  # conversation data for a window model
+    res = CliRunner().invoke(app, [*cmd, "--out", str(tmp_path / "b")])
+    assert res.exit_code == 1 and "(history differ)" in str(res.exception)
+    window.replace(window=2).save(data)
+    assert rendering_differences(window.replace(window=2), window) == ["window"]
+    window.save(data)  # the same rendering: diagnosed
+    res = CliRunner().invoke(app, [*cmd, "--out", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output

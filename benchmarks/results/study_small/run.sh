@@ -15,9 +15,11 @@ for run in sft_k0 sft_k0.3; do
   for c in 50 100 150 200; do cp -r "$STUDY/demo/$run/checkpoint-$c" "$STUDY/alfworld/$run/"; done
   cp "$STUDY/demo/$run/"{train_log,action_mask}.json "$STUDY/alfworld/$run/"
 done
-# Held-out expert states: 4 expert episodes per split, rendered like the training data.
+# Held-out expert states: 4 expert episodes per split, rendered like the training data (the demo's
+# window protocol: one prompt per state, the last 3 steps; diagnose refuses data of another protocol).
 for split in valid_seen valid_unseen; do
-  cotdiag build-data --env CoTDiag-ALFWorld-v0 --split "$split" --episodes 4 --seed 0 --out "$STUDY/alfworld/data_$split"
+  cotdiag build-data --env CoTDiag-ALFWorld-v0 --split "$split" --episodes 4 --seed 0 --history window \
+    --history_window 3 --out "$STUDY/alfworld/data_$split"
 done
 for split in valid_unseen valid_seen; do for run in sft_k0 sft_k0.3; do
   cotdiag diagnose --checkpoints "$STUDY/alfworld/$run" --env CoTDiag-ALFWorld-v0 --split "$split" \
