@@ -16,10 +16,11 @@ rate, for ``steps`` optimizer steps, one arm after the other in one process on t
 
 tokens/s = input tokens (TRL's ``num_tokens``) / ``train_runtime``; ``steady_tokens_per_s`` leaves out
 the first step (warm-up, and torchao's ``torch.compile`` of its optimizer step per parameter
-shape); ``decisions_per_s`` = examples trained x the data's mean decisions per example / runtime;
-``loss_last`` = the mean loss of the last ``steps // 2`` logged steps. ``torch.compile`` is not an arm: TRL's trainer compiles through
-``torch_compile=True``, which on this CPU build spent longer compiling than the run takes (see
-``notes``). Writes ``benchmarks/results/cpu_training.json``.
+shape; ``step_s`` lists the seconds of steps 2..n); ``decisions_per_s`` = examples trained x the
+data's mean decisions per example / runtime;
+``loss_last`` = the mean loss of the last ``steps // 2`` logged steps. ``torch.compile`` of the
+model is not an arm: TRL's trainer compiles through ``torch_compile=True``, which on this CPU build
+spent longer compiling than the run takes (see ``notes``). Writes ``benchmarks/results/cpu_training.json``.
 
 Usage: ``python benchmarks/cpu_training.py [--steps 8] [--episodes 16] [--arms ...] [--out FILE]``
 """
@@ -114,7 +115,7 @@ def main(steps: int = 8, episodes: int = 16, batch: int = 2, lr: float = 2e-4, a
             results[name] = {
                 "config": {**arm, "freeze_layers": freeze}, "steps": res["steps"], "train_runtime_s": end["train_runtime"],
                 "wall_s": round(wall, 1), "tokens": tokens, "tokens_per_s": tokens / end["train_runtime"],
-                "steady_tokens_per_s": steady, "step_s": [round(b - a, 2) for a, b in zip(times, times[1:], strict=False)],  # steps 2..n
+                "steady_tokens_per_s": steady, "step_s": [round(b - a, 2) for a, b in zip(times, times[1:], strict=False)],
                 "decisions_per_s": res["steps"] * batch * per_example / end["train_runtime"],
                 "losses": losses, "loss_last": sum(losses[-(steps // 2):]) / max(1, steps // 2),
             }
@@ -123,7 +124,8 @@ def main(steps: int = 8, episodes: int = 16, batch: int = 2, lr: float = 2e-4, a
     for r in results.values():
         if ref:
             r["speedup_vs_fp32"] = r["tokens_per_s"] / ref["tokens_per_s"]
-            r["steady_speedup_vs_fp32"] = (r["steady_tokens_per_s"] or 0) / (ref["steady_tokens_per_s"] or 1)
+            both = r["steady_tokens_per_s"] and ref["steady_tokens_per_s"]
+            r["steady_speedup_vs_fp32"] = r["steady_tokens_per_s"] / ref["steady_tokens_per_s"] if both else None
             r["loss_last_minus_fp32"] = r["loss_last"] - ref["loss_last"]
     out = {
         "what": "SmolLM2-135M SFT on ALFWorld conversation examples (CoT), CPU, same steps/seed/batch/lr per arm",

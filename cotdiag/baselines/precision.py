@@ -2,8 +2,9 @@
 
 Measured on this project's CPU (2 cores of an AMD EPYC with AVX512_BF16; SmolLM2-135M, conversation
 examples of ALFWorld, 8 steps per arm, ``benchmarks/results/cpu_training.json``): bfloat16 autocast
-with float32 master weights runs at 1.50x float32's tokens/s and follows its loss step for step, so
-``train sft`` defaults to it on CPUs with native bfloat16 as on GPUs. Weights stored in bfloat16
+with float32 master weights runs at 1.5x float32's tokens/s (1.50 and 1.55 in two quiet runs) and
+follows its loss step for step, so ``train sft`` defaults to it on CPUs with native bfloat16 as on
+GPUs. Weights stored in bfloat16
 (``--model_dtype bfloat16``) save the master copy, but a plain AdamW step smaller than half of
 bfloat16's spacing rounds back to the old weight and is lost; torchao's AdamW with stochastic
 rounding (``--bf16_stochastic_round``) rounds up or down with the probabilities that keep the

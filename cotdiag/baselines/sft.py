@@ -72,8 +72,9 @@ class ActionMaskSFTConfig(SFTConfig):
 
     Defaults changed from ``SFTConfig`` (the study's settings; ``cotdiag train sft`` takes every
     field as an option): ``bf16`` on GPUs and CPUs with native bfloat16
-    (:mod:`cotdiag.baselines.precision`), ``remove_unused_columns=False`` (the collator needs the mask columns), ``save_strategy="steps"`` with ``save_steps=50`` (the
-    diagnostics sweep checkpoints), ``save_only_model=True``, ``report_to="none"``,
+    (:mod:`cotdiag.baselines.precision`), ``remove_unused_columns=False`` (the collator needs the
+    mask columns), ``save_strategy="steps"`` with ``save_steps=50`` (the diagnostics sweep
+    checkpoints), ``save_only_model=True``, ``report_to="none"``,
     ``max_length=2048`` (longer examples lose the start of the prompt, as the HF policy truncates at
     inference), ``lr_scheduler_type="cosine"`` with ``warmup_steps=10``, ``logging_steps=5``.
     """
@@ -101,7 +102,7 @@ class ActionMaskSFTConfig(SFTConfig):
     max_length: int | None = field(default=2048, metadata={"help": "Longest training sequence in tokens."})
     bf16: bool | None = field(default=None, metadata={
         "help": "bfloat16 autocast with float32 master weights (None: on GPUs that support it and on CPUs "
-                "with native bfloat16, AVX512_BF16 or AMX, where it measured 1.50x float32's tokens/s with "
+                "with native bfloat16, AVX512_BF16 or AMX, where it measured 1.5x float32's tokens/s with "
                 "the same loss, benchmarks/results/cpu_training.json; false: float32)."})
     logging_steps: float = field(default=5, metadata={"help": "Log the loss every this many optimizer steps."})
     lr_scheduler_type: SchedulerType | str = field(default="cosine", metadata={"help": "Learning-rate schedule (the study's: cosine)."})
