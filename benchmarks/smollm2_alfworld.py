@@ -11,6 +11,8 @@ games, epochs) is written to ``--out``.
 
 Example (the shipped agent, 30 episodes per cell, 50-step cap):
     python benchmarks/smollm2_alfworld.py --model smollm2-135m-alfworld --episodes 30
+On N cores, ``--backend ray --num-workers N`` (with ``OMP_NUM_THREADS=1``) plays N episodes of a cell at
+once; a cell resumes under either backend.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", type=Path, default=Path("runs/bench/smollm2_alfworld"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/smollm2_alfworld.json"))
+    ap.add_argument("--backend", default="local", choices=["local", "ray"],
+                    help="ray: play --num-workers episodes of a cell at once, one policy copy per Ray actor "
+                         "(cotdiag.rollout.ray; records equal the local backend's)")
+    ap.add_argument("--num-workers", type=int, default=None, help="Ray actors (default: one per CPU)")
     ap.add_argument("--run-setup", default="", help="with --collect: how the cells were run (recorded as is)")
     ap.add_argument("--collect", action="store_true",
                     help="write --out from the episodes recorded under --runs so far (finished and unfinished "
@@ -103,7 +109,8 @@ def main() -> None:
             factory = DecodedEnvFactory(ENV_ID, mode, max_episode_steps=args.max_steps, protocol=protocol)
             t = time.perf_counter()
             s = evaluate(ENV_ID, policy, run, split=split, episodes=args.episodes, seed=args.seed,
-                         max_episode_steps=args.max_steps, make_env=factory)
+                         max_episode_steps=args.max_steps, make_env=factory, backend=args.backend,
+                         num_workers=args.num_workers)
             recs = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines() if line.strip()]
             steps = [st for r in recs for st in r.get("policy_steps", [])]
             row = {"model": display_path(str(args.model)), "policy": name, "mode": mode, "split": split,
