@@ -4,6 +4,8 @@
 #   benchmarks/study_smollm2/train_agent.sh                        # CoT format, k = 0
 #   FORMAT=prompt benchmarks/study_smollm2/train_agent.sh          # the prompt-format arm
 #   K=0.3 benchmarks/study_smollm2/train_agent.sh                  # the k = 0.3 arm (decision-level masking)
+#   OUT=runs/agent-plan TRACES=search-plan INIT=smollm2-135m-alfworld EPOCHS=1 LR=5e-4 GAMES=240 \
+#     benchmarks/study_smollm2/train_agent.sh                      # stage 2: rationales that state the search plan
 #   OUT=runs/agent330 INIT=smollm2-135m-alfworld RECOVERY=0.5 EPOCHS=1 LR=5e-4 \
 #     benchmarks/study_smollm2/train_agent.sh                      # stage 2: the shipped adapter + recovery turns
 #                                                                  # (measured: no better, not shipped; docs/baselines.md)
@@ -11,7 +13,10 @@
 # INIT is the model training starts from: the base (default) or a LoRA adapter (a run's output, a
 # checkpoint, or the shipped agent), whose adapter is then trained on. RECOVERY is train sft's
 # --recovery_rate: the probability that an expert decision is preceded by a failed action (no loss)
-# and ALFWorld's "Nothing happens." (cotdiag.baselines.recovery).
+# and ALFWorld's "Nothing happens." (cotdiag.baselines.recovery). TRACES is build-data's --traces:
+# "templated" (default) or "search-plan" (each go-to rationale states the expert's search plan:
+# the classes that can hold the object and the next unvisited places of the room;
+# cotdiag.traces.search_plan).
 #
 # SmolLM2-135M-Instruct (from its wheel) + LoRA r=16 on every linear layer, the base frozen in
 # bfloat16, bfloat16 autocast on the CPU (benchmarks/results/cpu_training.json), on conversation
@@ -27,12 +32,14 @@ K=${K:-0}
 INIT=${INIT:-smollm2-135m}
 RECOVERY=${RECOVERY:-0}
 LR=${LR:-5e-4}
+TRACES=${TRACES:-templated}
 export ALFWORLD_DATA=${ALFWORLD_DATA:-../shared/data/alfworld} TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 BIN=${BIN:-.venv/bin}
 [ -x "$BIN/cotdiag" ] || BIN=$(dirname "$(command -v cotdiag)")
 mkdir -p "$OUT"
 if [ ! -f "$OUT/data/cotdiag_protocol.json" ]; then
-  "$BIN/cotdiag" build-data --env CoTDiag-ALFWorld-v0 --split train_id --episodes "$GAMES" --out "$OUT/data"
+  "$BIN/cotdiag" build-data --env CoTDiag-ALFWorld-v0 --split train_id --episodes "$GAMES" \
+    --traces "$TRACES" --out "$OUT/data"
 fi
 RUN="$OUT/sft_${FORMAT}_k${K}"
 [ "$RECOVERY" = "0" ] || RUN="${RUN}_r${RECOVERY}"

@@ -116,40 +116,52 @@ def load_jsonl_traces(path: str | Path) -> TraceFn:
     return trace_fn
 
 
-def templated_traces(env_id: str, seed: int = 0) -> TraceFn:
+def templated_traces(env_id: str, seed: int = 0, family: Any = None) -> TraceFn:
     """The templated source of :mod:`cotdiag.traces` for ``env_id`` as a :data:`TraceFn`.
 
     Template choice is seeded per state (``crc32(task_id) + step + seed``), so rebuilding a dataset
-    gives the same traces.
+    gives the same traces. ``family`` replaces the env's template family
+    (:class:`~cotdiag.traces.TemplateTraceSource`'s ``family``).
     """
     import numpy as np
 
     from cotdiag.traces import TemplateTraceSource, TraceContext
 
-    source = TemplateTraceSource(env_id)
+    source = TemplateTraceSource(env_id, family=family)
 
     def trace_fn(state: dict[str, Any]) -> str:
-        ctx = TraceContext.from_info(state["info"], state["observation"],
-                                     [h.action for h in state["history"]])
+        ctx = TraceContext.from_info(state["info"], state["observation"], [h.action for h in state["history"]],
+                                     [h.observation for h in state["history"]])
         rng = np.random.default_rng(zlib.crc32(state["task_id"].encode()) + state["step"] + seed)
         return source(ctx, state["action"], rng) or ""
 
     return trace_fn
 
 
+#: Named trace sources of :func:`resolve_traces` (besides a ``FILE.jsonl``).
+TRACE_NAMES: tuple[str, ...] = ("templated", "search-plan")
+
+
 def resolve_traces(traces: str | TraceFn, env_id: str) -> TraceFn:
-    """``"templated"``, a ``.jsonl`` path, or a callable -> a :data:`TraceFn`.
+    """``"templated"``, ``"search-plan"`` (ALFWorld only: :mod:`cotdiag.traces.search_plan`), a
+    ``.jsonl`` path, or a callable -> a :data:`TraceFn`.
 
     Raises:
-        InvalidConfigError: a string that is neither ``"templated"`` nor a ``.jsonl`` path.
+        InvalidConfigError: a string that is none of these, or ``"search-plan"`` for another env.
     """
     if callable(traces):
         return traces
     if traces == "templated":
         return templated_traces(env_id)
+    if traces == "search-plan":
+        if "ALFWorld" not in env_id:
+            raise InvalidConfigError(f"traces 'search-plan' are written for ALFWorld, got env {env_id!r}")
+        from cotdiag.traces.search_plan import ALFWorldSearchPlanTraces
+
+        return templated_traces(env_id, family=ALFWorldSearchPlanTraces())
     if str(traces).endswith(".jsonl"):
         return load_jsonl_traces(traces)
-    raise InvalidConfigError(f"expected traces 'templated', a FILE.jsonl or a callable, got {traces!r}")
+    raise InvalidConfigError(f"expected traces in {list(TRACE_NAMES)}, a FILE.jsonl or a callable, got {traces!r}")
 
 
 def expert_episode(env: gym.Env, task_id: str, seed: int, max_steps: int = 200) -> tuple[bool, list[dict[str, Any]]]:

@@ -52,7 +52,8 @@ class DataJob:
     split: str | None = field(default=None, metadata={"help": "Env split (default: the env's default)."})
     episodes: int = field(default=20, metadata={"help": "Expert episodes to play (failures dropped).", "min": 1})
     traces: str = field(default="templated", metadata={
-        "help": "'templated' or a FILE.jsonl of {task_id, step, trace}."})
+        "help": "'templated', 'search-plan' (ALFWorld: go-to rationales state the expert's search plan, "
+                "cotdiag.traces.search_plan) or a FILE.jsonl of {task_id, step, trace}."})
     seed: int = field(default=0, metadata={"help": "Base seed (episode i resets with seed+i)."})
     history: str = field(default="conversation", metadata={
         "help": "History policy: 'conversation' (one chat per episode, one row per episode) or 'window' (one "

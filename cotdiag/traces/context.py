@@ -26,6 +26,8 @@ class TraceContext:
         expert_action: ``info["expert_action"]``.
         past_actions: the actions taken earlier in the episode, oldest first.
         info: the full ``info`` dict (env-specific keys, e.g. BFCL function docs).
+        past_observations: the observation before each past action, oldest first (the reset
+            observation first; empty where the caller does not keep them).
     """
 
     task: str
@@ -35,15 +37,17 @@ class TraceContext:
     expert_action: str | None = None
     past_actions: Sequence[str] = ()
     info: dict[str, Any] = field(default_factory=dict)
+    past_observations: Sequence[str] = ()
 
     @classmethod
-    def from_info(cls, info: dict[str, Any], observation: str = "", past_actions: Sequence[str] = ()) -> TraceContext:
+    def from_info(cls, info: dict[str, Any], observation: str = "", past_actions: Sequence[str] = (),
+                  past_observations: Sequence[str] = ()) -> TraceContext:
         """Build a context from an env ``info`` dict (missing keys get defaults)."""
         return cls(
             task=str(info.get("task", "")), task_type=str(info.get("task_type", "")),
             observation=str(info.get("env_observation", observation)),
             admissible_actions=info.get("admissible_actions"), expert_action=info.get("expert_action"),
-            past_actions=tuple(past_actions), info=dict(info),
+            past_actions=tuple(past_actions), info=dict(info), past_observations=tuple(past_observations),
         )
 
 

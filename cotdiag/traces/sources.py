@@ -18,11 +18,13 @@ class TemplateTraceSource:
 
     Args:
         env_id: the registered id (``env.spec.id``); ``None`` uses :class:`GenericTraces`.
+        family: the family to use instead of the env's (e.g.
+            :class:`~cotdiag.traces.search_plan.ALFWorldSearchPlanTraces`).
     """
 
-    def __init__(self, env_id: str | None = None) -> None:
+    def __init__(self, env_id: str | None = None, family: TraceSource | None = None) -> None:
         self.env_id = env_id
-        self.family: TraceSource = templates_for(env_id)
+        self.family: TraceSource = family if family is not None else templates_for(env_id)
         self._generic = GenericTraces()
 
     def __call__(self, ctx: TraceContext, action: str, rng: np.random.Generator) -> str | None:
