@@ -36,6 +36,10 @@ TRACES=${TRACES:-templated}
 export ALFWORLD_DATA=${ALFWORLD_DATA:-../shared/data/alfworld} TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 BIN=${BIN:-.venv/bin}
 [ -x "$BIN/cotdiag" ] || BIN=$(dirname "$(command -v cotdiag)")
+# bfloat16 autocast (and a bfloat16 LoRA base) only where the CPU has native bfloat16 (AVX512_BF16 or
+# AMX) or on a GPU; elsewhere float32 (emulated bfloat16 is several times slower). BF16=true forces it.
+BF16=${BF16:-$("$BIN/python" -c 'from cotdiag.baselines.precision import auto_bf16; print(str(auto_bf16(cpu=True)).lower())')}
+MAX_STEPS=${MAX_STEPS:--1}   # > 0: stop after this many optimizer steps (the cosine schedule spans them)
 mkdir -p "$OUT"
 if [ ! -f "$OUT/data/cotdiag_protocol.json" ]; then
   "$BIN/cotdiag" build-data --env CoTDiag-ALFWorld-v0 --split train_id --episodes "$GAMES" \
@@ -45,8 +49,8 @@ RUN="$OUT/sft_${FORMAT}_k${K}"
 [ "$RECOVERY" = "0" ] || RUN="${RUN}_r${RECOVERY}"
 echo "start $(date -u +%FT%TZ)" >> "$RUN.log"
 "$BIN/cotdiag" train sft --data "$OUT/data" --model "$INIT" --output_dir "$RUN" \
-  --response_format "$FORMAT" --action_mask_ratio "$K" --recovery_rate "$RECOVERY" --lora_r 16 --bf16 true \
-  --num_train_epochs "$EPOCHS" --learning_rate "$LR" --lr_scheduler_type cosine --warmup_steps 10 \
+  --response_format "$FORMAT" --action_mask_ratio "$K" --recovery_rate "$RECOVERY" --lora_r 16 --bf16 "$BF16" \
+  --num_train_epochs "$EPOCHS" --max_steps "$MAX_STEPS" --learning_rate "$LR" --lr_scheduler_type cosine --warmup_steps 10 \
   --per_device_train_batch_size 2 --max_length 2048 --logging_steps 1 \
   --save_strategy steps --save_steps 20 --save_only_model false \
   --resume_from_checkpoint last 2>&1 | tee -a "$RUN.log"

@@ -34,6 +34,22 @@ def cpu_bf16_native() -> bool:
     return any(bool(c()) for c in checks if c is not None)
 
 
+def weights_dtype(model_dtype: str, lora_r: int, bf16: bool) -> str:
+    """The dtype ``train sft`` loads the weights in: ``model_dtype`` unless ``"auto"``; then
+    ``"bfloat16"`` for a frozen LoRA base (``lora_r > 0``) trained under bfloat16 autocast, else
+    ``"float32"`` (full fine-tuning keeps float32 master weights; without autocast, as on a CPU
+    without native bfloat16, a bfloat16 base runs emulated bfloat16 matmuls, measured several
+    times slower than float32 on an AVX2-only CPU).
+
+    Example:
+        >>> weights_dtype("auto", 16, bf16=True), weights_dtype("auto", 16, bf16=False)
+        ('bfloat16', 'float32')
+    """
+    if model_dtype != "auto":
+        return model_dtype
+    return "bfloat16" if lora_r and bf16 else "float32"
+
+
 def auto_bf16(cpu: bool = False) -> bool:
     """Whether bfloat16 autocast is the default: on a CUDA GPU with bfloat16 support; with ``cpu``,
     also on a CPU with native bfloat16 instructions (:func:`cpu_bf16_native`).

@@ -46,7 +46,12 @@ from cotdiag.baselines.checkpoints import (
     write_provenance,
 )
 from cotdiag.baselines.conversation import decision_ids, tokenize_conversation
-from cotdiag.baselines.precision import auto_bf16, cuda_available, stochastic_rounding_optimizer
+from cotdiag.baselines.precision import (
+    auto_bf16,
+    cuda_available,
+    stochastic_rounding_optimizer,
+    weights_dtype,
+)
 from cotdiag.baselines.recovery import with_recovery_turns
 from cotdiag.baselines.tiny import load_or_build_model
 from cotdiag.error import InvalidConfigError
@@ -113,8 +118,8 @@ class ActionMaskSFTConfig(SFTConfig):
                 "--model_dtype, the adapters train in float32; the output folder holds the adapter only."})
     lora_alpha: int | None = field(default=None, metadata={"help": "LoRA scaling alpha (None: 2 * lora_r)."})
     model_dtype: str = field(default="auto", metadata={
-        "help": "Dtype of the loaded weights: 'float32', 'bfloat16', or 'auto' (bfloat16 for a LoRA base, "
-                "else float32; full fine-tuning keeps float32 master weights).",
+        "help": "Dtype of the loaded weights: 'float32', 'bfloat16', or 'auto' (bfloat16 for a LoRA base "
+                "under --bf16, else float32; full fine-tuning keeps float32 master weights).",
         "choices": ["auto", "float32", "bfloat16"]})
     bf16_stochastic_round: bool = field(default=False, metadata={
         "help": "Train bfloat16 weights (--model_dtype bfloat16, --lora_r 0) with torchao's AdamW and "
@@ -366,7 +371,7 @@ def train_sft(
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = config.model_dtype if config.model_dtype != "auto" else ("bfloat16" if config.lora_r else "float32")
+    dtype = weights_dtype(config.model_dtype, int(config.lora_r), bool(config.bf16))
     lm, base = load_trainable(path, model, dtype, config.lora_r, config.lora_alpha)
     train = tokenize_sft_dataset(dataset, tokenizer, config, fmt=fmt,
                                  show_admissible=bool(protocol is not None and protocol.show_admissible))

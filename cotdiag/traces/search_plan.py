@@ -14,7 +14,8 @@ reconstruct from the room's listing (the reset observation) and the past actions
 that can hold the thing sought, and the next :data:`PLAN_LENGTH` places not yet visited, in the
 expert's order. The reasoning then carries the state a search needs (what is left to check), which
 the next turn can copy. Every other action, and a ``go to`` the reconstruction does not predict,
-keeps the shipped template. docs/concepts.md ("Reasoning traces") describes both sources.
+keeps the shipped template. docs/baselines.md ("Data, SFT, GRPO") describes both sources and
+the agent trained on these rationales.
 """
 
 from __future__ import annotations

@@ -74,3 +74,26 @@ def test_train_sft_with_bf16_weights_and_stochastic_rounding(tmp_path, scripted_
     after = dict(AutoModelForCausalLM.from_pretrained(tmp_path / "sr", dtype="auto").named_parameters())
     assert {p.dtype for p in after.values()} == {torch.bfloat16}
     assert any(not torch.equal(before[n].to(torch.bfloat16), after[n]) for n in before)
+
+
+@pytest.mark.parametrize("bf16, want", [(False, "float32"), (True, "bfloat16")])
+def test_a_lora_base_is_bfloat16_only_under_autocast(tmp_path, scripted_dataset, micro_model, monkeypatch, bf16, want):
+    """`--model_dtype auto` loads a LoRA base in bfloat16 only under bfloat16 autocast: on a CPU
+    without native bfloat16 (float32 by default) a bfloat16 base runs emulated bfloat16 matmuls,
+    measured several times slower than float32 (docs/baselines.md). The real loader runs; the spy
+    records the dtype it was asked for."""
+    import cotdiag.baselines.sft as sft
+
+    seen: list[str] = []
+    real = sft.load_trainable
+
+    def spy(path, model, dtype, *args, **kwargs):
+        seen.append(dtype)
+        return real(path, model, dtype, *args, **kwargs)
+
+    monkeypatch.setattr(sft, "load_trainable", spy)
+    cfg = ActionMaskSFTConfig(output_dir=str(tmp_path / "lora"), lora_r=4, bf16=bf16, max_steps=1,
+                              per_device_train_batch_size=2, save_strategy="no", disable_tqdm=True,
+                              dataloader_num_workers=0, warmup_steps=0, logging_steps=1)
+    assert train_sft(scripted_dataset.select(range(2)), str(micro_model), cfg)["steps"] == 1
+    assert seen == [want]
