@@ -3,25 +3,21 @@
 Design (TRL's documented hooks only, no forked trainer):
 
 1. :func:`tokenize_sft_dataset` turns the expert dataset (:mod:`cotdiag.baselines.data`) into
-   already-tokenized rows (``input_ids``, ``labels``, ``action_token_mask``, ``mask_action``).
-   ``SFTTrainer`` uses a dataset with ``input_ids`` and ``labels`` as is. The model input is
-   :func:`cotdiag.response.build_model_text` of the prompt (what :class:`~cotdiag.agents.HFPolicy`
-   feeds at inference) followed by the response and EOS; ``labels`` are ``-100`` on the prompt
-   (loss only on the response).
+   tokenized rows (``input_ids``, ``labels``, ``action_token_mask``, ``mask_action``), which
+   ``SFTTrainer`` uses as is: :func:`cotdiag.response.build_model_text` of the prompt (the input of
+   :class:`~cotdiag.agents.HFPolicy` at inference), the response and EOS; ``labels`` are ``-100``
+   on the prompt (loss only on the response).
 2. A seeded random set of ``round(k * n)`` examples gets ``mask_action=True`` (``k`` =
    :attr:`ActionMaskSFTConfig.action_mask_ratio`); the indices are written to
    ``output_dir/action_mask.json``.
 3. :class:`ActionMaskingCollator` (a subclass of TRL's ``DataCollatorForLanguageModeling``) sets
-   the labels of the *action tokens* of those examples to ``-100``. The action tags and the
-   reasoning stay supervised, so masked examples train only the CoT span and the switch to acting
-   (docs/concepts.md (arXiv 2606.26935), "The intervention").
+   the labels of the *action tokens* of those examples to ``-100``; tags and reasoning stay
+   supervised (docs/concepts.md (arXiv 2606.26935), "The intervention").
 
-Response formats (:attr:`ActionMaskSFTConfig.response_format`):
-
-* ``cot``: prompt = CoT-mode prompt, response = ``<think>TRACE</think><action>ACTION</action>``;
-* ``prompt``: prompt = prompt-mode prompt, response = ``<action>ACTION</action>`` (at inference
-  ``<action>`` is prefilled; in training it is supervised like any action tag);
-* ``mixed``: each example is ``cot`` or ``prompt`` with probability 1/2 (seeded).
+Response formats (:attr:`ActionMaskSFTConfig.response_format`): ``cot`` (CoT-mode prompt, response
+``<think>TRACE</think><action>ACTION</action>``), ``prompt`` (prompt-mode prompt, response
+``<action>ACTION</action>``: prefilled at inference, supervised like any tag in training), ``mixed``
+(each example ``cot`` or ``prompt`` with probability 1/2, seeded).
 """
 
 from __future__ import annotations
