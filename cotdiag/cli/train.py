@@ -91,8 +91,8 @@ def sft(ctx: typer.Context) -> None:
     Options: --data DIR, --model NAME, --output_dir DIR and every field of ActionMaskSFTConfig
     (TRL's SFTConfig: --learning_rate, --num_train_epochs, --max_steps, ...; CoTDiag's
     --action_mask_ratio, --response_format, --lora_r, --model_dtype). --config FILE.yaml reads any of
-    them from a file. On a CPU, --lora_r 16 --bf16 true is the recipe of the shipped agent
-    (docs/baselines.md). Run with --help for the full list.
+    them from a file. --lora_r 16 is the recipe of the shipped agent, with --bf16 true on a CPU with
+    native bfloat16 (docs/baselines.md). Run with --help for the full list.
     """
     from cotdiag.baselines.sft import ActionMaskSFTConfig
 
