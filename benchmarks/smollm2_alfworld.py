@@ -12,7 +12,8 @@ games, epochs) is written to ``--out``.
 Example (the shipped agent, 30 episodes per cell, 50-step cap):
     python benchmarks/smollm2_alfworld.py --model smollm2-135m-alfworld --episodes 30
 On N cores, ``--backend ray --num-workers N`` (with ``OMP_NUM_THREADS=1``) plays N episodes of a cell at
-once; a cell resumes under either backend.
+once; on a small CPU ``--num-envs 16`` plays 16 at once and decodes them in one batch
+(``benchmarks/results/batched_episodes.json`` measures the gain); a cell resumes under any backend.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def main() -> None:
                     help="ray: play --num-workers episodes of a cell at once, one policy copy per Ray actor "
                          "(cotdiag.rollout.ray; records equal the local backend's)")
     ap.add_argument("--num-workers", type=int, default=None, help="Ray actors (default: one per CPU)")
+    ap.add_argument("--num-envs", type=int, default=1,
+                    help="local backend: play this many episodes at once on a vector env; the agent decodes them "
+                         "in one batch, each on its own cache (cotdiag.agents.hf_batch; records equal one at a time)")
     ap.add_argument("--run-setup", default="", help="with --collect: how the cells were run (recorded as is)")
     ap.add_argument("--collect", action="store_true",
                     help="write --out from the episodes recorded under --runs so far (finished and unfinished "
@@ -110,7 +114,7 @@ def main() -> None:
             t = time.perf_counter()
             s = evaluate(ENV_ID, policy, run, split=split, episodes=args.episodes, seed=args.seed,
                          max_episode_steps=args.max_steps, make_env=factory, backend=args.backend,
-                         num_workers=args.num_workers)
+                         num_workers=args.num_workers, num_envs=args.num_envs if args.backend == "local" else 1)
             recs = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines() if line.strip()]
             steps = [st for r in recs for st in r.get("policy_steps", [])]
             row = {"model": display_path(str(args.model)), "policy": name, "mode": mode, "split": split,

@@ -260,19 +260,7 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
                   truncation=True, max_length=self.max_prompt_tokens)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         cache = self._reusable_cache(enc["input_ids"]) if len(texts) == 1 else None
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
-            eos_token_id=self._eos_ids, pad_token_id=tok.pad_token_id,
-        )
-        if self.do_sample:
-            kwargs.update(temperature=self.temperature, top_p=self.top_p)
-            seed = (self._seed or 0) + self._calls
-            torch.manual_seed(seed)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if self._stop_strings:
-            kwargs.update(stop_strings=self._stop_strings, tokenizer=tok)
-        self._calls += 1
+        kwargs = self.generation_kwargs()
         with torch.inference_mode():
             if cache is not None:
                 out = self.model.generate(**enc, **kwargs, **{CACHE_KWARG: cache}, return_dict_in_generate=True)
@@ -281,19 +269,38 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
                 self._kv_ids = gen[0, : self._kv.get_seq_length()].tolist()
             else:
                 gen = self.model.generate(**enc, **kwargs)
-        new = gen[:, enc["input_ids"].shape[1]:]
-        specials = {t for t in (tok.eos_token, tok.pad_token, tok.bos_token) if t}
-        outs = []
-        for row in new.tolist():
-            text = tok.decode(row, skip_special_tokens=False)
-            for s in specials:
-                text = text.replace(s, "")
-            cut = text.find(self.fmt.action_close)
-            if cut >= 0:
-                text = text[: cut + len(self.fmt.action_close)]
-            outs.append(text)
-            self.generated_tokens += sum(1 for t in row if t != tok.pad_token_id)
-        return outs
+        return [self.completion(row) for row in gen[:, enc["input_ids"].shape[1]:].tolist()]
+
+    def generation_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``model.generate`` for one call: budget, stop ids and strings, greedy or
+        sampling (seeded with the policy's seed plus the call count, so a run replays)."""
+        tok = self.tokenizer
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
+            eos_token_id=self._eos_ids, pad_token_id=tok.pad_token_id,
+        )
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+            self._torch.manual_seed((self._seed or 0) + self._calls)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if self._stop_strings:
+            kwargs.update(stop_strings=self._stop_strings, tokenizer=tok)
+        self._calls += 1
+        return kwargs
+
+    def completion(self, new_ids: Sequence[int]) -> str:
+        """The text of generated token ids ``new_ids``: special tokens other than the response tags
+        removed, cut after the closing action tag (counted in :attr:`generated_tokens`)."""
+        tok = self.tokenizer
+        text = tok.decode(list(new_ids), skip_special_tokens=False)
+        for s in {t for t in (tok.eos_token, tok.pad_token, tok.bos_token) if t}:
+            text = text.replace(s, "")
+        cut = text.find(self.fmt.action_close)
+        if cut >= 0:
+            text = text[: cut + len(self.fmt.action_close)]
+        self.generated_tokens += sum(1 for t in new_ids if t != tok.pad_token_id)
+        return text
 
     def score(self, prompt: str, continuation: str, *, prefill: str = "",
               messages: Sequence[dict[str, str]] | None = None) -> ContinuationScore:

@@ -12,6 +12,8 @@ backend except their timings (:data:`cotdiag.rollout.recorder.TIMING_KEYS`).
 from __future__ import annotations
 
 import copy
+import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -22,6 +24,8 @@ import numpy as np
 from cotdiag.rollout.plan import PlannedEpisode
 from cotdiag.rollout.recorder import EpisodeRecorder
 from cotdiag.rollout.vector import make_planned_vec, planned_vec_of, unbatch_info
+
+logger = logging.getLogger(__name__)
 
 
 class _Slots:
@@ -67,6 +71,25 @@ class _Slots:
         return index, rec.finish()
 
 
+def _act(slots: _Slots, active: list[int]) -> list[Any]:
+    """The actions of the active slots: one batched call when their policies allow it
+    (:func:`cotdiag.agents.hf_batch.batchable`: greedy HF policies sharing a model), else one call per
+    slot. A batched call that raises is retried slot by slot, so only the failing episode fails."""
+    from cotdiag.agents.hf_batch import act_slots, batchable
+
+    policies = [slots.policies[k] for k in active]
+    if batchable(policies):
+        t = time.perf_counter()
+        try:
+            actions = act_slots(policies, [slots.obs[k] for k in active], [slots.info[k] for k in active])
+        except Exception:  # noqa: BLE001 - retried one by one below, where each failure is recorded
+            logger.warning("batched generation failed; acting slot by slot", exc_info=True)
+        else:
+            share = (time.perf_counter() - t) / len(active)
+            return [slots.rec[k].took(slots.policies[k], a, share) for k, a in zip(active, actions, strict=True)]
+    return [slots.rec[k].act(slots.policies[k], slots.obs[k], slots.info[k]) for k in active]
+
+
 def play(
     vec: gym.vector.VectorEnv, todo: Sequence[tuple[int, str, int]], policies: list[Any]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -94,8 +117,8 @@ def play(
                 return
             continue
         actions: list[Any] = [None] * slots.n  # None: an idle slot (absorbed by the wrapper)
-        for k in active:
-            actions[k] = slots.rec[k].act(slots.policies[k], slots.obs[k], slots.info[k])
+        for k, action in zip(active, _act(slots, active), strict=True):
+            actions[k] = action
         for k in slots.finished():  # the policy raised: the episode ends before the step
             yield slots.pop(k)
         if all(a is None for a in actions):

@@ -105,7 +105,11 @@ class EpisodeRecorder:
         except Exception:  # recorded outcome, never a crash mid-run
             self.fail(traceback.format_exc(limit=5))
             action = None
-        self.policy_time += time.perf_counter() - t_act
+        return self.took(policy, action, time.perf_counter() - t_act)
+
+    def took(self, policy: Any, action: Any, seconds: float) -> Any:
+        """Record an action ``policy`` returned in ``seconds`` (a batched call's share) and return it."""
+        self.policy_time += seconds
         add_step_stats(self.stats, policy)
         detail = getattr(policy, "last_step", None)
         if isinstance(detail, dict):  # e.g. the generated and the chosen action under admissible scoring

@@ -37,6 +37,11 @@ _APPLIANCES: dict[str, tuple[tuple[str, ...], str]] = {
 _PLACE = re.compile(r"\b([a-z]+) (\d+)\b")
 
 
+def kind(place: str) -> str:
+    """The class of a place: ``"cabinet 12"`` gives ``"cabinet"`` (alfworld's ``object_id_to_cls``)."""
+    return place.rsplit(" ", 1)[0]
+
+
 def room_receptacles(observation: str) -> list[str]:
     """The receptacles an ALFWorld reset observation lists, in its order.
 
@@ -59,7 +64,7 @@ def search_order(receptacles: Sequence[str], classes: Sequence[str], receptacle_
     A thing that is itself a receptacle class (``receptacle_class``: a cup, a pot; ``classes`` is
     then ``[its class]``) is looked for among the receptacles of its class, else everywhere.
     """
-    held = [r for r in receptacles if r.rsplit(" ", 1)[0] in classes]
+    held = [r for r in receptacles if kind(r) in classes]
     if receptacle_class:
         return (held or list(receptacles))[::-1]
     return ([r for r in receptacles if r not in held] + held)[::-1]
@@ -112,9 +117,9 @@ class ALFWorldSearchPlanTraces(ALFWorldTraces):
         held = held_object(ctx.past_actions)
         if held is None or held.split()[0] != obj:
             return self._search(ctx, obj, place, rooms, f"I need a {obj}.")
-        done = " ".join(ctx.past_actions)
+        done = {a.split(" ", 1)[0] for a in ctx.past_actions}  # the verbs already used
         for verb, (classes, state) in _APPLIANCES.items():
-            if verb in ctx.task_type and f"{verb} " not in done:
+            if verb in ctx.task_type and verb not in done:
                 return self._go(place, rooms, classes, f"I have the {obj}, and it must be {state} first.")
         if rec and any(r.startswith(f"{rec} ") for r in rooms):
             return self._go(place, rooms, (rec,), f"I have the {obj}, and it goes to the {rec}.")
@@ -125,11 +130,11 @@ class ALFWorldSearchPlanTraces(ALFWorldTraces):
     @staticmethod
     def _go(place: str, rooms: Sequence[str], classes: Sequence[str], why: str) -> str | None:
         """The expert goes to the last listed receptacle of the classes."""
-        targets = [r for r in rooms if r.rsplit(" ", 1)[0] in classes][::-1]
+        targets = [r for r in rooms if kind(r) in classes][::-1]
         if not targets or targets[0] != place:
             return None
         if len(targets) == 1:
-            return f"{why} This room's {place.rsplit(' ', 1)[0]} is {place}, so I go to {place}."
+            return f"{why} This room's {kind(place)} is {place}, so I go to {place}."
         return f"{why} This room has {', '.join(targets)}; I go to {place}."
 
     def _search(self, ctx: TraceContext, thing: str, place: str, rooms: Sequence[str], why: str) -> str | None:
@@ -157,6 +162,6 @@ class ALFWorldSearchPlanTraces(ALFWorldTraces):
         plan = [r for r in search_order(rooms, classes, is_receptacle) if r not in visited]
         if not plan or plan[0] != place:
             return None
-        kinds = [] if is_receptacle else list(dict.fromkeys(c for c in (r.rsplit(" ", 1)[0] for r in rooms) if c in classes))
+        kinds = [] if is_receptacle else list(dict.fromkeys(kind(r) for r in rooms if kind(r) in classes))
         where = f"A {thing} can be in a {', '.join(kinds)}. " if kinds else ""
         return f"{why} {where}Not checked yet: {', '.join(plan[:PLAN_LENGTH])}. I go to {place}."
