@@ -3,8 +3,10 @@ conversation, and score admissible actions on it (``action_selection="score"``).
 
 Within an episode each turn's model input extends the previous one, so the cache of the previous
 call, cropped to the longest common token prefix, saves re-running the conversation; the
-admissible actions are scored one after the other on the cache of the response prefix, which is
-cropped back after each (TPD-style admissible-action scoring).
+admissible actions are scored together on the cache of the response prefix, in one forward whose
+4-D attention mask lets each candidate's tokens see only the prefix and their own candidate, and the
+cache is cropped back after it (TPD-style admissible-action scoring;
+``benchmarks/results/scoring.json`` compares it with one forward per candidate).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class CacheScoringMixin:
         """Summed log-probability (nats) of each continuation after the model input ``text``.
 
         ``text`` runs once (on the episode's key/value cache, so within an episode only its new
-        tokens run); each continuation then runs on that cache, which is cropped back after it. A
+        tokens run); the continuations then run together on that cache (:meth:`_score_tails`). A
         continuation whose tokens do not start at the boundary of ``text``'s tokens (a merge across
         it) is scored by a full forward pass of ``text + continuation`` instead.
 
@@ -91,27 +93,63 @@ class CacheScoringMixin:
         head = tok(text, add_special_tokens=False)["input_ids"]
         cache = self._reusable_cache(torch.tensor([head]))
         n = cache.get_seq_length()
-        scores: list[float] = []
+        scores: list[float | None] = []
+        tails: dict[int, list[int]] = {}  # candidate index -> its tokens after the first
         with torch.inference_mode():
             out = self.model(input_ids=torch.tensor([head[n:]], device=self.device), **{CACHE_KWARG: cache},
                              use_cache=True)
             last = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
             self._kv, self._kv_ids = cache, list(head)
-            for c in continuations:
+            for i, c in enumerate(continuations):
                 full = tok(text + c, add_special_tokens=False)["input_ids"]
                 if full[: len(head)] != head or len(full) == len(head):
                     scores.append(self._score_full(full, head))
                     continue
                 cand = full[len(head):]
-                lp = float(last[cand[0]])
+                scores.append(float(last[cand[0]]))
                 if len(cand) > 1:
-                    o = self.model(input_ids=torch.tensor([cand[:-1]], device=self.device), **{CACHE_KWARG: cache},
-                                   use_cache=True)
-                    logp = torch.log_softmax(o.logits[0].float(), dim=-1)
-                    lp += float(sum(logp[i, cand[i + 1]] for i in range(len(cand) - 1)))
-                    cache.crop(-(len(cand) - 1))
-                scores.append(lp)
-        return scores
+                    tails[i] = cand
+            if tails:
+                for i, lp in self._score_tails(cache, tails).items():
+                    scores[i] = scores[i] + lp
+        return [float(s) for s in scores]
+
+    def _score_tails(self, cache: Any, cands: dict[int, list[int]]) -> dict[int, float]:
+        """Summed log-probability of tokens ``1:`` of each candidate after the cached text, in one forward.
+
+        The candidates' tokens ``:-1`` run as one sequence on the cache with a 4-D attention mask: each
+        token sees the cached text and the earlier tokens of its own candidate, at the positions it
+        would have alone (tree attention, as in speculative decoding's verification). The cache is
+        cropped back afterwards.
+        """
+        torch = self._torch
+        n = cache.get_seq_length()
+        ids, pos, owner = [], [], []
+        for i, cand in cands.items():
+            ids += cand[:-1]
+            pos += range(n, n + len(cand) - 1)
+            owner += [i] * (len(cand) - 1)
+        q = len(ids)
+        own = torch.tensor(owner)
+        p = torch.tensor(pos)
+        allowed = (own[:, None] == own[None, :]) & (p[None, :] <= p[:, None])
+        mask = torch.ones(q, n + q, dtype=torch.bool)
+        mask[:, n:] = allowed
+        dtype = self.model.dtype if self.model.dtype.is_floating_point else torch.float32
+        additive = torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, torch.finfo(dtype).min)
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([ids], device=self.device),
+                             position_ids=p[None].to(self.device),
+                             attention_mask=additive[None, None].to(self.device), **{CACHE_KWARG: cache},
+                             use_cache=True)
+            cache.crop(-q)  # a negative value removes that many tokens (every transformers version)
+            logp = torch.log_softmax(out.logits[0].float(), dim=-1)
+        result: dict[int, float] = {}
+        k = 0
+        for i, cand in cands.items():
+            result[i] = float(sum(logp[k + j, cand[j + 1]] for j in range(len(cand) - 1)))
+            k += len(cand) - 1
+        return result
 
     def _score_full(self, full: list[int], head: list[int]) -> float:
         """Summed log-probability of ``full`` after its longest common token prefix with ``head``."""
