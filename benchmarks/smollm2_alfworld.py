@@ -60,6 +60,9 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=30)
     ap.add_argument("--max-steps", type=int, default=50)
     ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--context-drop-block", type=int, default=1,
+                    help="a conversation past the context budget drops its turn pairs in multiples of this "
+                         "(HFPolicy's context_drop_block; 1 as in training; recorded in each run's config)")
     ap.add_argument("--cells", default="random,expert,prompt,cot,prompt+score,cot+score",
                     help="which policy cells to play, in order")
     ap.add_argument("--dtype", default=None, help="inference dtype (default: HFPolicy's)")
@@ -94,7 +97,8 @@ def main() -> None:
 
     folder = Path(resolve_model(args.model))
     agents = {sel: HFPolicy(args.model, max_new_tokens=args.max_new_tokens, seed=args.seed, device=args.device,
-                            dtype=args.dtype, action_selection=sel) for sel in ("generate", "score")}
+                            dtype=args.dtype, action_selection=sel,
+                            context_drop_block=args.context_drop_block) for sel in ("generate", "score")}
     protocol = agents["generate"].protocol
     cells = [c for c in args.cells.split(",") if c]
     prev = json.loads(args.out.read_text()) if args.out.is_file() else {}

@@ -72,6 +72,9 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
             their oldest middle turns (:func:`~cotdiag.response.protocol.fit_conversation`) to fit
             (default: the protocol's ``max_context_tokens - max_new_tokens`` when the model folder
             holds one, else the model's ``max_position_embeddings - max_new_tokens``).
+        context_drop_block: such a conversation drops its turn pairs in multiples of this
+            (``fit_conversation``'s ``block``; 1, the default, as in training; larger keeps the
+            previous turn's cache valid for several turns).
         fmt: the response tags (generation stops after ``fmt.action_close``).
         action_selection: ``"generate"`` (default: the generated action is the action) or
             ``"score"``: the response is generated as usual, then the action is the admissible
@@ -107,15 +110,17 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
         batch_size: int = 8,
         use_chat_template: bool | None = None,
         max_prompt_tokens: int | None = None,
+        context_drop_block: int = 1,
         fmt: ResponseFormat = DEFAULT_FORMAT,
         action_selection: str = "generate",
     ) -> None:
         import torch
         from transformers import AutoTokenizer
 
-        if max_new_tokens <= 0 or batch_size <= 0:
+        if max_new_tokens <= 0 or batch_size <= 0 or context_drop_block <= 0:
             raise InvalidConfigError(
-                f"expected max_new_tokens > 0 and batch_size > 0, got {max_new_tokens} and {batch_size}"
+                f"expected max_new_tokens, batch_size and context_drop_block > 0, "
+                f"got {max_new_tokens}, {batch_size} and {context_drop_block}"
             )
         if do_sample and temperature <= 0:
             raise InvalidConfigError(f"expected temperature > 0 when sampling, got {temperature}")
@@ -157,6 +162,7 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
         if self.protocol is not None:
             n_pos = min(n_pos, self.protocol.max_context_tokens)
         self.max_prompt_tokens = max_prompt_tokens or max(1, n_pos - max_new_tokens)
+        self.context_drop_block = context_drop_block
         self._seed = seed
         self._calls = 0
         # Stop ids: EOS, plus the closing tag when it is a single token; else stop strings.
@@ -183,11 +189,13 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
     def settings(self) -> dict[str, Any]:
         """The settings that change which actions this policy takes, as JSON (recorded in a run's
         ``config.json``, so a resumed run with other settings is refused): dtype, generation budget and
-        sampling, prompt truncation, chat template, action selection."""
+        sampling, prompt truncation (``context_drop_block`` only when not 1, so earlier runs resume),
+        chat template, action selection."""
         return {"dtype": str(self.dtype).removeprefix("torch."), "max_new_tokens": self.max_new_tokens,
                 "do_sample": self.do_sample, "temperature": self.temperature, "top_p": self.top_p,
                 "max_prompt_tokens": self.max_prompt_tokens, "use_chat_template": self.use_chat_template,
-                "action_selection": self.action_selection}
+                "action_selection": self.action_selection,
+                **({"context_drop_block": self.context_drop_block} if self.context_drop_block != 1 else {})}
 
     def reset(self, seed: int | None = None) -> None:
         """Re-seed sampling (``seed=None`` keeps the current seed), restart the call counter and drop
@@ -212,7 +220,7 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
         if messages and len(messages) > 3:
             messages = fit_conversation(
                 messages, lambda m: len(self.tokenizer(text(m), add_special_tokens=False)["input_ids"]),
-                self.max_prompt_tokens)
+                self.max_prompt_tokens, self.context_drop_block)
         return text(messages)
 
     def act(self, observation: str, info: dict[str, Any]) -> str:

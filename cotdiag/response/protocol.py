@@ -209,27 +209,40 @@ def observation_turn(observation: str, admissible_actions: Sequence[str] | None 
     return text
 
 
-def fit_conversation(messages: Sequence[dict[str, str]], n_tokens: Any, budget: int) -> list[dict[str, str]]:
+def fit_conversation(messages: Sequence[dict[str, str]], n_tokens: Any, budget: int,
+                     block: int = 1) -> list[dict[str, str]]:
     """Drop the oldest middle turns, in (assistant, user) pairs, until the conversation fits ``budget``.
 
     The system message and the first user turn are always kept, and so are the most recent turns:
     ``messages[:2] + messages[2 + 2j:]`` for the smallest ``j`` whose token count fits (or the
-    shortest such tail when none does).
+    shortest such tail when none does), rounded up to a multiple of ``block`` (never past the
+    last user turn). With ``block = 1`` each new turn past the budget drops one more pair, which
+    changes the model input's prefix every turn; with ``block = B`` the kept turns start at the same
+    place for about ``B`` turns, so a key/value cache of the previous turn stays valid (the visible
+    history is then up to ``B - 1`` pairs shorter).
 
     Args:
         messages: ``[system, user, assistant, user, ...]``.
         n_tokens: ``n_tokens(messages) -> int``: the model-input length of a message list.
         budget: the token budget.
+        block: pairs are dropped in multiples of this (``>= 1``).
+
+    Raises:
+        ValueError: ``block < 1``.
 
     Returns:
         The kept messages (``list[dict]``), a suffix-preserving subsequence of ``messages``.
     """
+    if block < 1:
+        raise ValueError(f"expected block >= 1, got {block}")
     msgs = list(messages)
     if len(msgs) <= 3 or n_tokens(msgs) <= budget:
         return msgs
     head, tail = msgs[:2], msgs[2:]
-    while len(tail) > 2:
-        tail = tail[2:]
-        if n_tokens(head + tail) <= budget:
+    j = 0
+    while len(tail) - 2 * j > 2:
+        j += 1
+        if n_tokens(head + tail[2 * j:]) <= budget:
             break
-    return head + tail
+    j = min(-(-j // block) * block, (len(tail) - 1) // 2)  # round up; keep the last user turn
+    return head + tail[2 * j:]

@@ -9,6 +9,7 @@ import pytest
 
 from cotdiag.agents.hf import HFPolicy
 from cotdiag.agents.registry import make_policy
+from cotdiag.error import InvalidConfigError
 from cotdiag.response.prompt import build_model_text
 
 PROMPTS = [
@@ -97,3 +98,20 @@ def test_a_resumed_run_with_other_generation_settings_is_refused(micro_model, tm
     evaluate(env, HFPolicy(str(micro_model), max_new_tokens=8), tmp_path, **kw)  # same settings: resumes
     with pytest.raises(ResultsMismatchError, match="policy_settings"):
         evaluate(env, HFPolicy(str(micro_model), max_new_tokens=16), tmp_path, **kw)
+
+
+def test_context_drop_block_is_recorded_and_drops_turns_in_blocks(micro_model):
+    msgs = [{"role": "system", "content": "Play."}, {"role": "user", "content": "Task: put a mug on the desk."}]
+    for t in range(12):
+        msgs += [{"role": "assistant", "content": f"<think>step {t}</think><action>look</action>"},
+                 {"role": "user", "content": f"You see a mug {t}."}]
+    texts = {}
+    for block in (1, 4):
+        p = HFPolicy(micro_model, max_new_tokens=4, max_prompt_tokens=120, context_drop_block=block)
+        texts[block] = p.model_text("", {"messages": msgs})
+        assert ("context_drop_block" in p.settings()) == (block != 1)
+    kept = {b: [t for t in range(12) if f"step {t}<" in text] for b, text in texts.items()}
+    assert kept[4] and kept[4][-1] == 11 and len(kept[4]) <= len(kept[1]) < 12
+    assert (12 - len(kept[4])) % 4 == 0  # dropped pairs: a multiple of the block
+    with pytest.raises(InvalidConfigError, match="context_drop_block"):
+        HFPolicy(micro_model, context_drop_block=0)

@@ -140,6 +140,27 @@ def test_fit_conversation_keeps_head_and_latest_turns():
     assert fit_conversation(msgs, lambda m: len(m), 100) == msgs
 
 
+def test_fit_conversation_in_blocks_keeps_the_prefix_for_several_turns():
+    """block=B drops pairs in multiples of B: as a conversation grows past the budget, the first kept
+    turn moves only every B turns (so a turn's cache stays valid), and every input fits."""
+    msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "u1"}]
+    starts = {1: [], 4: []}
+    for t in range(2, 30):
+        msgs += [{"role": "assistant", "content": f"a{t - 1}"}, {"role": "user", "content": f"u{t}"}]
+        for block in starts:
+            kept = fit_conversation(msgs, lambda m: len(m), 10, block=block)
+            assert len(kept) <= 10 and kept[:2] == msgs[:2] and kept[-1] == msgs[-1]
+            dropped = (len(msgs) - len(kept)) // 2
+            assert dropped % block == 0 or dropped == (len(msgs) - 3) // 2
+            starts[block].append(kept[2]["content"] if len(kept) > 2 else None)
+    moves = {b: sum(x != y for x, y in zip(s, s[1:], strict=False)) for b, s in starts.items()}
+    assert moves[1] >= 20 and moves[4] <= moves[1] // 4 + 1
+    assert fit_conversation(msgs, lambda m: len(m), 10, block=1) == fit_conversation(msgs, lambda m: len(m), 10)
+    assert fit_conversation(msgs, lambda m: 0, 10, block=4) == msgs
+    with pytest.raises(ValueError, match="block >= 1"):
+        fit_conversation(msgs, lambda m: len(m), 10, block=0)
+
+
 def _play(policy, env, steps):
     obs, info = env.reset(seed=0)
     policy.reset(seed=0)
