@@ -228,13 +228,13 @@ def fit_conversation(messages: Sequence[dict[str, str]], n_tokens: Any, budget: 
         block: pairs are dropped in multiples of this (``>= 1``).
 
     Raises:
-        ValueError: ``block < 1``.
+        cotdiag.error.InvalidConfigError: ``block < 1``.
 
     Returns:
         The kept messages (``list[dict]``), a suffix-preserving subsequence of ``messages``.
     """
     if block < 1:
-        raise ValueError(f"expected block >= 1, got {block}")
+        raise InvalidConfigError(f"expected block >= 1, got {block}")
     msgs = list(messages)
     if len(msgs) <= 3 or n_tokens(msgs) <= budget:
         return msgs
