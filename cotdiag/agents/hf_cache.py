@@ -93,7 +93,7 @@ class CacheScoringMixin:
         head = tok(text, add_special_tokens=False)["input_ids"]
         cache = self._reusable_cache(torch.tensor([head]))
         n = cache.get_seq_length()
-        scores: list[float | None] = []
+        scores: list[float] = []
         tails: dict[int, list[int]] = {}  # candidate index -> its tokens after the first
         with torch.inference_mode():
             out = self.model(input_ids=torch.tensor([head[n:]], device=self.device), **{CACHE_KWARG: cache},
@@ -111,8 +111,8 @@ class CacheScoringMixin:
                     tails[i] = cand
             if tails:
                 for i, lp in self._score_tails(cache, tails).items():
-                    scores[i] = scores[i] + lp
-        return [float(s) for s in scores]
+                    scores[i] += lp
+        return scores
 
     def _score_tails(self, cache: Any, cands: dict[int, list[int]]) -> dict[int, float]:
         """Summed log-probability of tokens ``1:`` of each candidate after the cached text, in one forward.
