@@ -79,11 +79,7 @@ def _generate(policies: Sequence[HFPolicy], texts: Sequence[str]) -> list[str]:
     caches = []
     with torch.inference_mode():
         for p, row in zip(policies, ids, strict=True):  # each prompt but its last token, on its own cache
-            cache = p._reusable_cache(torch.tensor([row]))
-            n = cache.get_seq_length()
-            if n < len(row) - 1:
-                model(input_ids=torch.tensor([row[n:-1]], device=p.device), **{CACHE_KWARG: cache}, use_cache=True)
-            caches.append(cache)
+            caches.append(p._extend_cache(row, len(row) - 1)[0])
         width = max(len(r) for r in ids)
         pads = [width - len(r) for r in ids]
         input_ids = torch.tensor([[tok.pad_token_id] * k + r for k, r in zip(pads, ids, strict=True)],

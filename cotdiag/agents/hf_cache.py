@@ -91,13 +91,10 @@ class CacheScoringMixin:
         torch = self._torch
         tok = self.tokenizer
         head = tok(text, add_special_tokens=False)["input_ids"]
-        cache = self._reusable_cache(torch.tensor([head]))
-        n = cache.get_seq_length()
         scores: list[float] = []
         tails: dict[int, list[int]] = {}  # candidate index -> its tokens after the first
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([head[n:]], device=self.device), **{CACHE_KWARG: cache},
-                             use_cache=True)
+            cache, out = self._extend_cache(head, len(head))  # the cache never holds the last token
             last = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
             self._kv, self._kv_ids = cache, list(head)
             for i, c in enumerate(continuations):
@@ -162,6 +159,20 @@ class CacheScoringMixin:
             logits = self.model(input_ids=torch.tensor([full], device=self.device)).logits
             logp = torch.log_softmax(logits[0].float(), dim=-1)
             return float(sum(logp[t - 1, full[t]] for t in range(k, len(full))))
+
+    def _extend_cache(self, ids: list[int], end: int) -> tuple[Any, Any]:
+        """The episode's cache (:meth:`_reusable_cache`) with ``ids[n:end]`` run on it, where ``n`` is
+        the length it kept; returns it and the model output (``None`` when nothing ran). Callers
+        hold ``torch.inference_mode()``. Admissible scoring runs the whole prompt (``end = len(ids)``),
+        batched generation all but its last token (``end = len(ids) - 1``, which ``generate`` runs)."""
+        torch = self._torch
+        cache = self._reusable_cache(torch.tensor([ids]))
+        n = cache.get_seq_length()
+        out = None
+        if n < end:
+            out = self.model(input_ids=torch.tensor([ids[n:end]], device=self.device), **{CACHE_KWARG: cache},
+                             use_cache=True)
+        return cache, out
 
     def _reusable_cache(self, input_ids: Any) -> Any:
         """The episode's cache cropped to its common token prefix with ``input_ids`` (a fresh cache when none).
