@@ -71,14 +71,18 @@ SPECS: dict[str, dict[str, str]] = {
     "scoring": {"what": "admissible-action scoring of the shipped agent: one tree-masked forward vs one per candidate",
                 "unit": "s/state", "ours": "ours_s_per_state", "ref": "reference_s_per_state", "ratio": "speedup",
                 "goal": "speedup_goal"},
+    "context_drop": {"what": "shipped agent's recorded CoT episodes: prompt tokens run per decision, window dropped in blocks of 8 pairs vs 1",
+                     "unit": "tokens/decision", "ours": "blocks.8.tokens_run_per_decision",
+                     "ref": "blocks.1.tokens_run_per_decision", "ratio": "prefill_ratio_block8"},
     "collator": {"what": "SFT tokens/s, masking collator vs TRL stock collator (ratio: overhead fraction)",
                  "ours": "masked_tokens_per_s", "ref": "stock_tokens_per_s", "ratio": "overhead_fraction",
                  "goal": "overhead_fraction_goal", "unit": "tokens/s"},
 }
 
 #: Scripts ``run_all`` does not run: they need arguments or hardware CI lacks (run them by hand,
-#: see each docstring): the small-scale study and its summary, and the CPU-vs-GPU parity check.
-MANUAL: frozenset[str] = frozenset({"study_small", "study_summary", "device_parity"})
+#: see each docstring): the small-scale study and its summary, the CPU-vs-GPU parity check, and the
+#: context-window count over a run's recorded episodes.
+MANUAL: frozenset[str] = frozenset({"study_small", "study_summary", "device_parity", "context_drop"})
 
 _GOAL_RE = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*$")
 
