@@ -16,10 +16,13 @@ with the previous turn's input + completion, as :meth:`~cotdiag.agents.hf_cache.
 keeps). The completions are re-tokenized from their text (a generated sequence can tokenize
 differently at a boundary; this only shifts a count by a token). Since prefill cost is about linear
 in tokens run on a CPU at these lengths, ``prefill_ratio`` = tokens run with block 1 / with block B
-is the prefill speed-up on the same episodes; generation cost is the same in both. Writes
-``benchmarks/results/context_drop.json``.
+approximates the prefill speed-up on the same episodes; generation cost is the same in both. With
+``--time-episodes N`` the cached prefill of the first ``N`` episodes is also timed with the model
+(float32 :class:`~cotdiag.agents.HFPolicy`, the blocks one after the other in this process):
+``timed_prefill_ratio``. Writes ``benchmarks/results/context_drop.json``.
 
-Usage: ``python benchmarks/context_drop.py --records RUN_DIR [--blocks 1,4,8,16] [--min-steps 30]``
+Usage: ``python benchmarks/context_drop.py --records RUN_DIR [--blocks 1,4,8,16] [--min-steps 30]
+[--time-episodes 1]``
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def replay(record: dict, config: dict, tokenizer, protocol, blocks: list[int], b
     env = DecodingModeWrapper(base, mode=config["make_env"]["mode"], protocol=protocol)
     obs, info = env.reset(seed=record["seed"], options={"task_id": record["task_id"]})
     cache = {b: [] for b in blocks}
-    out = {b: {"run": [], "pairs": []} for b in blocks}
+    out = {b: {"run": [], "pairs": [], "turns": []} for b in blocks}
     n_tok = {}
 
     def count(msgs, prefill, observation):
@@ -79,11 +82,34 @@ def replay(record: dict, config: dict, tokenizer, protocol, blocks: list[int], b
             out[b]["run"].append(len(ids) - reuse)
             out[b]["pairs"].append((len(msgs) - 2) // 2)
             cache[b] = ids + tokenizer(completion, add_special_tokens=False)["input_ids"]
+            out[b]["turns"].append((ids, cache[b][len(ids):]))
         obs, _, terminated, truncated, info = env.step(completion)
         if terminated or truncated:
             break
     env.close()
     return out
+
+
+def time_prefill(policy, turns: list[tuple[list[int], list[int]]]) -> float:
+    """Seconds the policy's cached prefill takes over one episode's turns (``(input ids, completion
+    ids)`` per turn), as :meth:`HFPolicy.act` runs it; the completion's tokens are then added to the
+    cache untimed (generation's part, the same for every block)."""
+    import time
+
+    import torch
+
+    policy._kv, policy._kv_ids, total = None, [], 0.0
+    with torch.inference_mode():
+        for ids, comp in turns:
+            t0 = time.perf_counter()
+            cache, _ = policy._extend_cache(ids, len(ids))
+            total += time.perf_counter() - t0
+            policy._kv, policy._kv_ids = cache, list(ids)
+            if comp:
+                full = ids + comp
+                policy._kv, _ = policy._extend_cache(full + [full[-1]], len(full))
+                policy._kv_ids = full
+    return total
 
 
 def main() -> None:
@@ -92,6 +118,8 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-alfworld", help="its tokenizer and decoding protocol")
     ap.add_argument("--blocks", default="1,4,8,16")
     ap.add_argument("--min-steps", type=int, default=30, help="replay episodes at least this long")
+    ap.add_argument("--time-episodes", type=int, default=0,
+                    help="also time the cached prefill (float32 HFPolicy) on this many of the episodes")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -110,10 +138,22 @@ def main() -> None:
     if not records:
         raise SystemExit(f"no episode of {args.records} has {args.min_steps} or more steps")
     per_block = {b: {"run": [], "pairs": []} for b in blocks}
-    for r in records:
+    timed = {b: {"seconds": 0.0, "decisions": 0} for b in blocks}
+    policy = None
+    if args.time_episodes:
+        import torch
+
+        from cotdiag.agents import HFPolicy
+
+        policy = HFPolicy(args.model, dtype="float32")
+        threads = torch.get_num_threads()
+    for i, r in enumerate(records):
         for b, v in replay(r, config, tokenizer, protocol, blocks, budget).items():
             per_block[b]["run"] += v["run"]
             per_block[b]["pairs"] += v["pairs"]
+            if policy is not None and i < args.time_episodes:
+                timed[b]["seconds"] += time_prefill(policy, v["turns"])
+                timed[b]["decisions"] += len(v["turns"])
     rows = {str(b): {"tokens_run_per_decision": sum(v["run"]) / len(v["run"]),
                      "full_prefills": sum(1 for x in v["run"] if x > budget // 2),
                      "mean_pairs_visible": sum(v["pairs"]) / len(v["pairs"]),
@@ -121,20 +161,31 @@ def main() -> None:
     ref = rows[str(blocks[0])]["tokens_run_per_decision"]
     for row in rows.values():
         row["prefill_ratio"] = ref / row["tokens_run_per_decision"]
+    if policy is not None:
+        for b, t in timed.items():
+            rows[str(b)]["timed_prefill_s_per_decision"] = t["seconds"] / t["decisions"]
+        t1 = rows[str(blocks[0])]["timed_prefill_s_per_decision"]
+        for row in rows.values():
+            row["timed_prefill_ratio"] = t1 / row["timed_prefill_s_per_decision"]
     result = {
         "what": "prompt tokens a cached policy runs per decision, by context_drop_block, on recorded episodes",
         "records": str(args.records), "model": args.model, "budget_tokens": budget,
         "episodes": len(records), "task_ids": [r["task_id"] for r in records],
         "blocks": rows, "prefill_ratio_block8": rows.get("8", {}).get("prefill_ratio"),
-        "note": "token counts, not times: prefill_ratio = tokens run with block 1 / with block B on the "
-                "same decisions; a full prefill is a turn that runs more than half the budget",
+        "timed_episodes": min(args.time_episodes, len(records)),
+        "timing": (f"float32, {threads} torch threads, the blocks one after the other on each timed episode"
+                   if policy is not None else None),
+        "note": "prefill_ratio = tokens run with the first block / with block B on the same decisions "
+                "(counts); timed_prefill_ratio = the same for measured prefill seconds on the timed episodes; "
+                "a full prefill is a turn that runs more than half the budget; generation is not counted",
         "platform": platform.platform(),
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for b, row in rows.items():
         print(f"block {b:>2}: {row['tokens_run_per_decision']:7.1f} tokens/decision "
               f"(x{row['prefill_ratio']:.2f}), {row['full_prefills']} full prefills, "
-              f"{row['mean_pairs_visible']:.1f} pairs visible")
+              f"{row['mean_pairs_visible']:.1f} pairs visible"
+              + (f", prefill {row['timed_prefill_s_per_decision']:.2f} s/decision" if policy is not None else ""))
 
 
 if __name__ == "__main__":
