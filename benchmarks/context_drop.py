@@ -39,20 +39,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 RESULTS = Path(__file__).parent / "results" / "context_drop.json"
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def replay(record: dict, config: dict, tokenizer, protocol, blocks: list[int], budget: int) -> dict[int, dict]:
     """Per block: tokens run per turn and history pairs visible per turn, on one recorded episode."""
     import gymnasium as gym
 
     import cotdiag  # noqa: F401
+    from cotdiag.agents.hf_cache import common_prefix_len
     from cotdiag.response.prompt import build_model_text
     from cotdiag.response.protocol import fit_conversation
     from cotdiag.wrappers import DecodingModeWrapper
@@ -64,25 +56,25 @@ def replay(record: dict, config: dict, tokenizer, protocol, blocks: list[int], b
     out = {b: {"run": [], "pairs": [], "turns": []} for b in blocks}
     n_tok = {}
 
-    def count(msgs, prefill, observation):
+    def token_ids(msgs, prefill, observation):
         text = build_model_text(tokenizer, observation, prefill, messages=msgs)
         if text not in n_tok:
             n_tok[text] = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return text, n_tok[text]
+        return n_tok[text]
 
     for completion in record["actions"]:
         prefill = str(info.get("prefill") or "")
         messages = info["messages"]
+        comp = tokenizer(completion, add_special_tokens=False)["input_ids"]
         for b in blocks:
             msgs = messages
             if len(msgs) > 3:
-                msgs = fit_conversation(msgs, lambda m, p=prefill, o=obs: len(count(m, p, o)[1]), budget, b)
-            _, ids = count(msgs, prefill, obs)
-            reuse = _common_prefix(cache[b], ids[:-1])
-            out[b]["run"].append(len(ids) - reuse)
+                msgs = fit_conversation(msgs, lambda m, p=prefill, o=obs: len(token_ids(m, p, o)), budget, b)
+            ids = token_ids(msgs, prefill, obs)
+            out[b]["run"].append(len(ids) - common_prefix_len(cache[b], ids[:-1]))
             out[b]["pairs"].append((len(msgs) - 2) // 2)
-            cache[b] = ids + tokenizer(completion, add_special_tokens=False)["input_ids"]
-            out[b]["turns"].append((ids, cache[b][len(ids):]))
+            cache[b] = ids + comp
+            out[b]["turns"].append((ids, comp))
         obs, _, terminated, truncated, info = env.step(completion)
         if terminated or truncated:
             break

@@ -54,6 +54,16 @@ def check_model_folder(path: str) -> None:
         raise InvalidConfigError(f"model folder {path} does not exist{why}")
 
 
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token-id sequences (how much of a cache is reusable)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 class CacheScoringMixin:
     """Cache reuse and admissible-action scoring for :class:`~cotdiag.agents.hf.HFPolicy` (which holds
     ``model``, ``tokenizer``, ``fmt``, ``device``, ``_torch``, ``_kv``, ``_kv_ids`` and ``last_step``)."""
@@ -151,10 +161,7 @@ class CacheScoringMixin:
     def _score_full(self, full: list[int], head: list[int]) -> float:
         """Summed log-probability of ``full`` after its longest common token prefix with ``head``."""
         torch = self._torch
-        k = 0
-        while k < min(len(full), len(head)) and full[k] == head[k]:
-            k += 1
-        k = max(k, 1)
+        k = max(common_prefix_len(full, head), 1)
         with torch.inference_mode():
             logits = self.model(input_ids=torch.tensor([full], device=self.device)).logits
             logp = torch.log_softmax(logits[0].float(), dim=-1)
@@ -186,11 +193,7 @@ class CacheScoringMixin:
         ids = input_ids[0].tolist()
         if self._kv is None:
             return DynamicCache()
-        n = 0
-        for a, b in zip(self._kv_ids, ids[:-1], strict=False):
-            if a != b:
-                break
-            n += 1
+        n = common_prefix_len(self._kv_ids, ids[:-1])
         if n == 0:
             return DynamicCache()
         extra = self._kv.get_seq_length() - n
