@@ -169,16 +169,18 @@ class CacheScoringMixin:
 
     def _extend_cache(self, ids: list[int], end: int) -> tuple[Any, Any]:
         """The episode's cache (:meth:`_reusable_cache`) with ``ids[n:end]`` run on it, where ``n`` is
-        the length it kept; returns it and the model output (``None`` when nothing ran). Callers
-        hold ``torch.inference_mode()``. Admissible scoring runs the whole prompt (``end = len(ids)``),
-        batched generation all but its last token (``end = len(ids) - 1``, which ``generate`` runs)."""
+        the length it kept; returns it and the model output (``None`` when nothing ran), whose logits
+        cover only the last token run (``logits_to_keep=1``: the vocabulary projection of the other
+        tokens is never used). Callers hold ``torch.inference_mode()``. Admissible scoring runs the
+        whole prompt (``end = len(ids)``), batched generation all but its last token
+        (``end = len(ids) - 1``, which ``generate`` runs)."""
         torch = self._torch
         cache = self._reusable_cache(torch.tensor([ids]))
         n = cache.get_seq_length()
         out = None
         if n < end:
             out = self.model(input_ids=torch.tensor([ids[n:end]], device=self.device), **{CACHE_KWARG: cache},
-                             use_cache=True)
+                             use_cache=True, logits_to_keep=1)
         return cache, out
 
     def _reusable_cache(self, input_ids: Any) -> Any:
