@@ -84,8 +84,8 @@ def replay(record: dict, config: dict, tokenizer, protocol, blocks: list[int], b
 
 def time_prefill(policy, turns: list[tuple[list[int], list[int]]]) -> float:
     """Seconds the policy's cached prefill takes over one episode's turns (``(input ids, completion
-    ids)`` per turn), as :meth:`HFPolicy.act` runs it; the completion's tokens are then added to the
-    cache untimed (generation's part, the same for every block)."""
+    ids)`` per turn), as :meth:`HFPolicy.act` runs it; the completion's tokens but its last are then
+    added to the cache untimed, as generation leaves it (generation's part, the same for every block)."""
     import time
 
     import torch
@@ -97,10 +97,9 @@ def time_prefill(policy, turns: list[tuple[list[int], list[int]]]) -> float:
             cache, _ = policy._extend_cache(ids, len(ids))
             total += time.perf_counter() - t0
             policy._kv, policy._kv_ids = cache, list(ids)
-            if comp:
-                full = ids + comp
-                policy._kv, _ = policy._extend_cache(full + [full[-1]], len(full))
-                policy._kv_ids = full
+            full = ids + comp
+            policy._kv, _ = policy._extend_cache(full, len(full) - 1)
+            policy._kv_ids = full[:-1]
     return total
 
 
