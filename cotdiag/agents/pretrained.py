@@ -146,10 +146,12 @@ def convert_gguf(gguf: Path, out: Path, *, provenance: dict | None = None) -> Pa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.exists():  # another process finished first: keep its copy
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
+    try:
         tmp.rename(out)
+    except OSError:  # another process (e.g. a parallel test worker) finished first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (out / "config.json").is_file():
+            raise
     return out
 
 

