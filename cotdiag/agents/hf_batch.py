@@ -4,8 +4,9 @@ On a CPU, decoding one token of a small model costs about as much for 8 sequence
 the weights dominates), while the prompt of a conversation turn is mostly cached from the previous
 turn (``benchmarks/batched_episodes.py`` measures the gain on ALFWorld). :func:`act_slots` therefore runs, for the
 episodes of a vector env, each episode's *new* tokens on its own cache (as :meth:`HFPolicy.act`
-does), stacks the caches left-padded into one batch, decodes all episodes together with
-``model.generate``, and gives each episode its part of the cache back. Positions follow the
+does), stacks the caches left-padded into one ``StaticCache`` (written in place per decoded token;
+``benchmarks/batched_cache.py`` measures it against a ``DynamicCache``), decodes all episodes
+together with ``model.generate``, and gives each episode its part of the cache back. Positions follow the
 attention mask (``generate`` derives them from its cumulative sum), so a left-padded row sees the
 same positions and keys as when it runs alone: greedy actions equal :meth:`HFPolicy.act`'s up to
 floating-point summation order.
@@ -85,11 +86,11 @@ def _generate(policies: Sequence[HFPolicy], texts: Sequence[str]) -> list[str]:
         input_ids = torch.tensor([[tok.pad_token_id] * k + r for k, r in zip(pads, ids, strict=True)],
                                  device=first.device)
         mask = torch.tensor([[0] * k + [1] * len(r) for k, r in zip(pads, ids, strict=True)], device=first.device)
-        merged = _stack(caches, pads, torch)
+        merged = _stack(caches, pads, torch, model.config, width - 1 + first.max_new_tokens)
         out = model.generate(input_ids=input_ids, attention_mask=mask, **first.generation_kwargs(),
                              **{CACHE_KWARG: merged}, return_dict_in_generate=True)
     seqs = out.sequences
-    length = merged.get_seq_length()
+    length = int(merged.get_seq_length())
     completions = []
     for b, (p, k) in enumerate(zip(policies, pads, strict=True)):
         p._kv = _row(merged, b, k)
@@ -99,15 +100,18 @@ def _generate(policies: Sequence[HFPolicy], texts: Sequence[str]) -> list[str]:
     return completions
 
 
-def _stack(caches: Sequence[Any], pads: Sequence[int], torch: Any) -> Any:
-    """One ``DynamicCache`` of batch ``len(caches)``: each row's keys and values left-padded with
-    zeros by ``pads[b]`` positions (masked out by the attention mask); empty when no row has any."""
-    from transformers import DynamicCache
+def _stack(caches: Sequence[Any], pads: Sequence[int], torch: Any, config: Any, size: int) -> Any:
+    """One ``StaticCache`` of batch ``len(caches)`` and ``size`` positions holding each row's keys and
+    values left-padded with zeros by ``pads[b]`` positions (masked out by the attention mask); a
+    ``DynamicCache`` when no row has any. Static, so that each decoded token is written in place:
+    a ``DynamicCache`` concatenates the whole batch's keys and values again at every token, about a
+    quarter of the decoding time late in ALFWorld episodes here."""
+    from transformers import DynamicCache, StaticCache
 
-    merged = DynamicCache()
     ref = next((c for c in caches if c.get_seq_length() > 0), None)
     if ref is None:  # one-token prompts: nothing cached yet
-        return merged
+        return DynamicCache()
+    merged = StaticCache(config=config, max_cache_len=size)
     for layer_idx, layer in enumerate(ref.layers):
         keys, values = [], []
         for c, k in zip(caches, pads, strict=True):
@@ -122,10 +126,12 @@ def _stack(caches: Sequence[Any], pads: Sequence[int], torch: Any) -> Any:
 
 
 def _row(merged: Any, b: int, pad: int) -> Any:
-    """Row ``b`` of a stacked cache without its ``pad`` leading positions, as a ``DynamicCache``."""
+    """Row ``b`` of a stacked cache without its ``pad`` leading positions, up to the cache's length,
+    as a ``DynamicCache``."""
     from transformers import DynamicCache
 
+    n = int(merged.get_seq_length())
     cache = DynamicCache()
     for layer_idx, layer in enumerate(merged.layers):
-        cache.update(layer.keys[b : b + 1, :, pad:].clone(), layer.values[b : b + 1, :, pad:].clone(), layer_idx)
+        cache.update(layer.keys[b : b + 1, :, pad:n].clone(), layer.values[b : b + 1, :, pad:n].clone(), layer_idx)
     return cache
