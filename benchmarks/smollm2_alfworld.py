@@ -160,6 +160,13 @@ def collect(args) -> None:
                                     "steps": r["steps"]} for r in recs]}
         if steps:
             row["score_changed_rate"] = sum(st["generated"] != st["chosen"] for st in steps) / len(steps)
+        if not row["complete"]:  # wins end first, so a stopped cell's records over-represent them
+            done = {r["episode"] for r in recs}
+            n = next(i for i in range(len(done) + 1) if i not in done)
+            head = summarize([r for r in recs if r["episode"] < n]) if n else None
+            row["complete_prefix"] = {"episodes": n, "success_rate": head and head["success_rate"],
+                                      "success_rate_ci95": head and head["success_rate_ci95"],
+                                      "note": "the plan's first n episodes, all recorded: an unbiased sample"}
         rows.append(row)
     folder = Path(resolve_model(args.model))
 
