@@ -21,6 +21,7 @@ from cotdiag.agents.hf_cache import (
     CACHE_KWARG,
     CacheScoringMixin,
     check_model_folder,
+    common_prefix_len,
 )
 from cotdiag.agents.pretrained import auto_device_dtype, load_causal_lm, resolve_model
 from cotdiag.error import InvalidConfigError
@@ -151,13 +152,9 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
         self.tokenizer = tokenizer
         self.model.to(self.device)
         self.model.eval()
-        self.do_sample = do_sample
-        self.temperature = temperature
-        self.top_p = top_p
-        self.max_new_tokens = max_new_tokens
-        self.batch_size = batch_size
-        self.use_chat_template = use_chat_template
-        self.fmt = fmt
+        self.do_sample, self.temperature, self.top_p = do_sample, temperature, top_p
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.use_chat_template, self.fmt = use_chat_template, fmt
         n_pos = getattr(self.model.config, "max_position_embeddings", None) or 4096
         if self.protocol is not None:
             n_pos = min(n_pos, self.protocol.max_context_tokens)
@@ -205,6 +202,11 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
         self._calls = 0
         self._kv = None
         self._kv_ids: list[int] = []
+
+    def replay(self, action: str) -> None:
+        """Advance as if :meth:`act` had returned ``action`` (a resumed episode's recorded step, see
+        :mod:`cotdiag.rollout.loop`): the sampling seed counter moves on; the next call prefills."""
+        self._calls += 1
 
     def model_text(self, observation: str, info: dict[str, Any]) -> str:
         """The model input for one state: see :func:`~cotdiag.response.prompt.build_model_text` (uses ``info["prefill"]`` and
@@ -345,7 +347,7 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
         truncation :meth:`generate` applies, so scores and generations see the same input.
 
         Raises:
-            ValueError: the sequences differ in length.
+            cotdiag.error.InvalidConfigError: the sequences differ in length.
         """
         torch = self._torch
         n = len(prompts)
@@ -359,9 +361,7 @@ class HFPolicy(CacheScoringMixin, BasePolicy):
             ctx = build_model_text(tok, p, pf, messages=m, use_chat_template=self.use_chat_template)
             ctx_ids = tok(ctx, add_special_tokens=False)["input_ids"]
             full = tok(ctx + c, add_special_tokens=False)["input_ids"]
-            k = 0
-            while k < min(len(ctx_ids), len(full)) and ctx_ids[k] == full[k]:
-                k += 1
+            k = common_prefix_len(ctx_ids, full)
             drop = max(0, k - self.max_prompt_tokens)  # keep the context's end, as generate() does
             full, k = full[drop:], k - drop
             k = max(k, 1)  # the first token has no prediction

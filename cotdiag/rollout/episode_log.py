@@ -3,6 +3,13 @@
 A run directory holds ``config.json`` (what the run is) and ``episodes.jsonl`` (one JSON object
 per finished episode, appended, flushed and fsynced as it finishes). A line cut short by a kill is
 dropped on the next open, so a resumed run neither loses nor duplicates an episode.
+
+When the policy can replay its own steps (it has a ``replay`` method, e.g. a greedy
+:class:`~cotdiag.agents.hf.HFPolicy`), the run also keeps ``steps.jsonl``: one line per step of the
+episodes in flight (the action, the policy's stats and seconds, a hash of the next observation), so
+a resumed run replays an interrupted episode up to where the kill stopped it instead of playing it
+again from its reset (:func:`cotdiag.rollout.loop.play`). Lines of finished episodes are dropped on
+the next open.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class EpisodeLog:
     """
 
     FILENAME = "episodes.jsonl"
+    STEPS = "steps.jsonl"
 
     def __init__(
         self, run_dir: str | os.PathLike, config: dict[str, Any], resumable_keys: tuple[str, ...] = ()
@@ -65,6 +73,9 @@ class EpisodeLog:
         cfg_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         self.records: dict[int, dict[str, Any]] = {}
         self._load()
+        #: ``{episode: [step entry, ...]}``: the recorded steps (from step 0, in order) of episodes
+        #: that a kill interrupted; see :meth:`append_steps`.
+        self.in_flight: dict[int, list[dict[str, Any]]] = self._load_steps()
 
     def _load(self) -> None:
         if not self.path.exists():
@@ -88,6 +99,37 @@ class EpisodeLog:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_bytes(fixed)
             os.replace(tmp, self.path)
+
+    def _load_steps(self) -> dict[int, list[dict[str, Any]]]:
+        """Read ``steps.jsonl``: keep the contiguous steps of unfinished episodes, rewrite the file."""
+        path = self.run_dir / self.STEPS
+        if not path.exists():
+            return {}
+        steps: dict[int, list[dict[str, Any]]] = {}
+        for line in path.read_bytes().splitlines():
+            try:
+                entry = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):  # cut short by a kill
+                continue
+            ep = int(entry["episode"])
+            if ep not in self.records and entry["step"] == len(steps.setdefault(ep, [])):
+                steps[ep].append(entry)
+        steps = {ep: s for ep, s in steps.items() if s}
+        tmp = path.with_suffix(".tmp")
+        with _open_text(tmp, "w") as f:
+            f.writelines(_line(e) for ep in sorted(steps) for e in steps[ep])
+        os.replace(tmp, path)
+        return steps
+
+    def append_steps(self, entries: list[dict[str, Any]]) -> None:
+        """Append the step entries of one vector step (each holds int ``"episode"`` and ``"step"``,
+        counted from 0) to ``steps.jsonl`` and fsync them once."""
+        if not entries:
+            return
+        with _open_text(self.run_dir / self.STEPS, "a") as f:
+            f.writelines(_line(e) for e in entries)
+            f.flush()
+            os.fsync(f.fileno())
 
     def retry_errors(self) -> int:
         """Set the records of failed episodes (non-null ``"error"``) aside so they run again.

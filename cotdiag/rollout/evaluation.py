@@ -141,7 +141,10 @@ def evaluate(
     ``out_dir/summary.json``. Re-running with the same arguments resumes: recorded episodes are
     skipped, missing ones are played, failed ones (a record with an ``error``) are played again
     (their old records move to ``out_dir/episodes.errors.jsonl``); asking for more episodes extends
-    the run.
+    the run. With a policy that has a ``replay`` method (a greedy or seeded HF policy) and the
+    ``local`` backend, the steps of episodes in flight go to ``out_dir/steps.jsonl`` too, and an
+    episode a kill interrupted resumes from its last recorded step (replayed, see
+    :mod:`cotdiag.rollout.loop`); the ``ray`` backend plays it again from its reset.
 
     Args:
         env_id: a registered Gymnasium id (``"CoTDiag-ALFWorld-v0"``, ...).
@@ -204,6 +207,11 @@ def evaluate(
         todo = [p for p in plan if not log.done(p[0])]
         if len(todo) < len(plan):
             logger.info("resuming %s: %d of %d episodes done", out_dir, len(plan) - len(todo), len(plan))
+        steps: dict[str, Any] = {}
+        if callable(getattr(policy, "replay", None)):  # interrupted episodes resume mid-way
+            steps = {"resume": log.in_flight, "journal": log.append_steps}
+            if log.in_flight:
+                logger.info("replaying the recorded steps of %d interrupted episode(s)", len(log.in_flight))
         if backend == "ray":  # one simulator per Ray actor, reused (cotdiag.rollout.ray)
             from cotdiag.rollout.ray import ray_episodes
 
@@ -216,10 +224,10 @@ def evaluate(
             env.close()
             results = vector_episodes(
                 todo, policy, env_id=env_id, num_envs=num_envs, env_kwargs=kwargs,
-                max_episode_steps=max_episode_steps, make_env=make_env,
+                max_episode_steps=max_episode_steps, make_env=make_env, **steps,
             )
         else:  # this process, this env: a SyncVectorEnv of one
-            results = play(planned_vec_of(env), todo, [policy])
+            results = play(planned_vec_of(env), todo, [policy], **steps)
         for i, rec in results:
             rec.update(episode=i, env_id=env_id, split=split, policy=config["policy"])
             log.append(rec)

@@ -31,6 +31,7 @@ Record keys (one JSON object per episode in ``episodes.jsonl``):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import traceback
@@ -43,6 +44,12 @@ _REPORTED: set[str] = set()
 
 #: Record keys whose values are timings (they differ between two runs of the same episode).
 TIMING_KEYS: tuple[str, ...] = ("wall_time_s", "policy_time_s")
+
+
+def observation_hash(obs: Any) -> str:
+    """A short hash (16 hex digits of SHA-1) of an observation's text: what a replayed step must
+    reproduce (see :meth:`EpisodeRecorder.replayed`)."""
+    return hashlib.sha1(str(obs).encode("utf-8", "backslashreplace")).hexdigest()[:16]
 
 
 def add_step_stats(acc: dict[str, float], source: Any) -> None:
@@ -79,6 +86,7 @@ class EpisodeRecorder:
         self.policy_time = 0.0
         self.stats: dict[str, float] = {}
         self.task_id, self.seed = task_id, seed
+        self._taken: dict[str, Any] = {}
 
     def fail(self, error: str) -> None:
         """End the episode as failed with ``error`` (a traceback text)."""
@@ -109,12 +117,35 @@ class EpisodeRecorder:
 
     def took(self, policy: Any, action: Any, seconds: float) -> Any:
         """Record an action ``policy`` returned in ``seconds`` (a batched call's share) and return it."""
-        self.policy_time += seconds
-        add_step_stats(self.stats, policy)
+        stats: dict[str, float] = {}
+        add_step_stats(stats, policy)
         detail = getattr(policy, "last_step", None)
-        if isinstance(detail, dict):  # e.g. the generated and the chosen action under admissible scoring
-            self.policy_steps.append(dict(detail))
+        self._add_policy_part(stats, dict(detail) if isinstance(detail, dict) else None, seconds)
         return action
+
+    def _add_policy_part(self, stats: dict[str, float], detail: dict[str, Any] | None, seconds: float) -> None:
+        self.policy_time += seconds
+        add_step_stats(self.stats, stats)
+        if detail is not None:  # e.g. the generated and the chosen action under admissible scoring
+            self.policy_steps.append(detail)
+        self._taken = {"policy_stats": stats, "policy_step": detail, "policy_time_s": seconds}
+
+    def replayed(self, entry: dict[str, Any]) -> Any:
+        """Take the policy's part of a recorded step (an :meth:`entry`) instead of acting; return its action.
+
+        The wall time restarts from the entry's, so a resumed episode's ``wall_time_s`` counts the
+        time spent before the kill (not the time between the kill and the resume)."""
+        self._add_policy_part(dict(entry["policy_stats"]), entry["policy_step"], float(entry["policy_time_s"]))
+        self.t0 = time.perf_counter() - float(entry["wall_time_s"])
+        return entry["action"]
+
+    def entry(self, episode: int, observation: Any) -> dict[str, Any]:
+        """The journal entry of the step just taken (``steps.jsonl``, see
+        :class:`~cotdiag.rollout.episode_log.EpisodeLog`): episode index, step (from 0), the
+        policy's action, stats, step detail and seconds, the wall time so far, and the hash of the
+        next observation."""
+        return {"episode": episode, "step": len(self.actions) - 1, "action": self.actions[-1], **self._taken,
+                "wall_time_s": time.perf_counter() - self.t0, "obs_sha1": observation_hash(observation)}
 
     def step(self, action: Any, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> None:
         """Take one step's outcome; ``done`` once it terminated, truncated or failed."""

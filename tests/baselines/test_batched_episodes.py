@@ -90,3 +90,33 @@ def test_a_failing_batch_is_retried_slot_by_slot(sft_micro, tmp_path, monkeypatc
     evaluate(SCRIPTED_ID, policy, tmp_path / "vec", num_envs=3, **kw)
     assert _records(tmp_path / "seq") == _records(tmp_path / "vec")
     assert not any(r["error"] for r in _records(tmp_path / "vec"))
+
+
+def test_batched_hf_episodes_resume_mid_way(sft_micro, tmp_path, monkeypatch):
+    """Greedy HF copies on a vector env with the CoT decoding wrapper: the replayed completions
+    rebuild each episode's conversation, and the records equal an uninterrupted run's."""
+    import cotdiag.agents.hf_batch as hf_batch
+
+    factory = DecodedEnvFactory(SCRIPTED_ID, "cot", protocol=DecodingProtocol())
+    kw = dict(episodes=3, seed=2, make_env=factory, max_episode_steps=4, num_envs=3)
+    policy = HFPolicy(str(sft_micro), max_new_tokens=24)
+    evaluate(SCRIPTED_ID, policy, tmp_path / "whole", **kw)
+    real, calls = hf_batch.act_slots, []
+
+    def killed_at_third(p, o, i):
+        calls.append(len(p))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(p, o, i)
+
+    monkeypatch.setattr(hf_batch, "act_slots", killed_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(SCRIPTED_ID, policy, tmp_path / "killed", **kw)
+    recorded = [json.loads(x) for x in (tmp_path / "killed" / "steps.jsonl").read_text().splitlines()]
+    assert recorded and max(e["step"] for e in recorded) == 1  # two steps of each episode in flight
+    calls.clear()
+    monkeypatch.setattr(hf_batch, "act_slots", lambda p, o, i: calls.append(len(p)) or real(p, o, i))
+    evaluate(SCRIPTED_ID, policy, tmp_path / "killed", **kw)
+    assert _records(tmp_path / "killed") == _records(tmp_path / "whole")
+    whole_steps = max(r["steps"] for r in _records(tmp_path / "whole"))
+    assert len(calls) <= whole_steps - 2  # the first two turns were not generated again
