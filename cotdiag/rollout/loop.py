@@ -12,9 +12,9 @@ An interrupted episode resumes mid-way when its policy has a ``replay(action)`` 
 the policy's own state, e.g. a sampling seed counter, as if ``act`` had returned ``action``): ``play``
 takes the episode's recorded steps (``resume``), resets the env with the episode's seed, and steps it
 with the recorded actions, checking that each next observation hashes as recorded, before the
-policy acts again. The env must be deterministic given its reset seed and actions (ALFWorld,
-ScienceWorld and BFCL are); a replay whose observation differs fails the episode with an ``error``,
-so that the next resume plays it again from its reset.
+policy acts again. The env must be deterministic given its reset seed and actions (tested on
+ALFWorld); a replay whose observation differs fails the episode with an ``error``, so that the next
+resume plays it again from its reset.
 """
 
 from __future__ import annotations
