@@ -34,6 +34,22 @@ def _open_text(path: Path, mode: str):
     return open(path, mode, encoding="utf-8", errors="backslashreplace")
 
 
+def _append(path: Path, records: list[dict[str, Any]]) -> None:
+    """Append ``records`` as JSONL lines to ``path``, flushed and fsynced once."""
+    with _open_text(path, "a") as f:
+        f.writelines(_line(r) for r in records)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _rewrite(path: Path, records: list[dict[str, Any]]) -> None:
+    """Replace ``path`` atomically by ``records`` as JSONL lines (written beside it, then renamed)."""
+    tmp = path.with_suffix(".tmp")
+    with _open_text(tmp, "w") as f:
+        f.writelines(_line(r) for r in records)
+    os.replace(tmp, path)
+
+
 class EpisodeLog:
     """Append-only store of episode records keyed by ``episode`` (int index).
 
@@ -115,21 +131,14 @@ class EpisodeLog:
             if ep not in self.records and entry["step"] == len(steps.setdefault(ep, [])):
                 steps[ep].append(entry)
         steps = {ep: s for ep, s in steps.items() if s}
-        tmp = path.with_suffix(".tmp")
-        with _open_text(tmp, "w") as f:
-            f.writelines(_line(e) for ep in sorted(steps) for e in steps[ep])
-        os.replace(tmp, path)
+        _rewrite(path, [e for ep in sorted(steps) for e in steps[ep]])
         return steps
 
     def append_steps(self, entries: list[dict[str, Any]]) -> None:
         """Append the step entries of one vector step (each holds int ``"episode"`` and ``"step"``,
         counted from 0) to ``steps.jsonl`` and fsync them once."""
-        if not entries:
-            return
-        with _open_text(self.run_dir / self.STEPS, "a") as f:
-            f.writelines(_line(e) for e in entries)
-            f.flush()
-            os.fsync(f.fileno())
+        if entries:
+            _append(self.run_dir / self.STEPS, entries)
 
     def retry_errors(self) -> int:
         """Set the records of failed episodes (non-null ``"error"``) aside so they run again.
@@ -143,15 +152,8 @@ class EpisodeLog:
         failed = [ep for ep, rec in self.records.items() if rec.get("error") is not None]
         if not failed:
             return 0
-        with _open_text(self.run_dir / "episodes.errors.jsonl", "a") as f:
-            for ep in sorted(failed):
-                f.write(_line(self.records.pop(ep)))
-            f.flush()
-            os.fsync(f.fileno())
-        tmp = self.path.with_suffix(".tmp")
-        with _open_text(tmp, "w") as f:
-            f.writelines(_line(self.records[ep]) for ep in sorted(self.records))
-        os.replace(tmp, self.path)
+        _append(self.run_dir / "episodes.errors.jsonl", [self.records.pop(ep) for ep in sorted(failed)])
+        _rewrite(self.path, self.sorted_records())
         logger.info("retrying %d failed episode(s) of %s", len(failed), self.path)
         return len(failed)
 
@@ -168,10 +170,7 @@ class EpisodeLog:
         ep = int(record["episode"])
         if ep in self.records:
             raise InvalidConfigError(f"episode {ep} is already recorded in {self.path}")
-        with _open_text(self.path, "a") as f:
-            f.write(_line(record))
-            f.flush()
-            os.fsync(f.fileno())
+        _append(self.path, [record])
         self.records[ep] = record
 
     def sorted_records(self) -> list[dict[str, Any]]:
